@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>
+/// A stack of layers applied in order. Build it with <see cref="Sequential"/>, give it an input shape with
+/// <c>Build</c> (the trainer does this from the data), and train it with the <c>Trainer</c>.
+/// </summary>
+public sealed class Network
+{
+    private readonly Layer[] _layers;
+    private int[]? _inputShape;
+
+    private Network(Layer[] layers) => _layers = layers;
+
+    /// <summary>A network that applies <paramref name="layers"/> in order, for example
+    /// <c>Network.Sequential(new Dense(256), new ReLU(), new Dropout(0.5f), new Dense(10))</c>.</summary>
+    public static Network Sequential(params Layer[] layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        if (layers.Length == 0)
+        {
+            throw new ArgumentException("a network needs at least one layer.", nameof(layers));
+        }
+
+        for (int i = 0; i < layers.Length; i++)
+        {
+            if (layers[i] is null)
+            {
+                throw new ArgumentException($"layer {i} is null.", nameof(layers));
+            }
+
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(layers[i], layers[j]))
+                {
+                    throw new ArgumentException($"layer {i} ({layers[i].Name}) is the same object as layer {j}; create a new instance for each position.", nameof(layers));
+                }
+            }
+        }
+
+        return new Network((Layer[])layers.Clone());
+    }
+
+    /// <summary>The layers, in order.</summary>
+    public IReadOnlyList<Layer> Layers => _layers;
+
+    /// <summary>True once built.</summary>
+    public bool IsBuilt => _inputShape is not null;
+
+    /// <summary>The per-example input shape (known once built).</summary>
+    public ReadOnlySpan<int> InputShape => _inputShape ?? throw new InvalidOperationException("the network is not built yet.");
+
+    /// <summary>The per-example output shape (known once built).</summary>
+    public ReadOnlySpan<int> OutputShape => _layers[^1].OutputShape;
+
+    /// <summary>All trainable parameters, layer by layer.</summary>
+    public IEnumerable<Parameter> Parameters => _layers.SelectMany(l => l.Parameters);
+
+    /// <summary>The number of trainable values.</summary>
+    public long ParameterCount => Parameters.Sum(p => (long)p.Value.Length);
+
+    /// <summary>Fixes every layer's shapes and initializes the weights from <paramref name="seed"/>.</summary>
+    /// <param name="inputShape">Per-example input shape, such as [784] or [1, 28, 28].</param>
+    /// <param name="seed">Seed for weight initialization.</param>
+    /// <returns>This network.</returns>
+    public Network Build(ReadOnlySpan<int> inputShape, int seed = 0) => Build(inputShape, new Rng(seed));
+
+    /// <summary>Builds with an explicit random source for initialization.</summary>
+    public Network Build(ReadOnlySpan<int> inputShape, Rng init)
+    {
+        ReadOnlySpan<int> shape = inputShape;
+        bool parametersBefore = false;
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            var layer = _layers[i];
+            try
+            {
+                layer.Build(shape, init);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"cannot build layer {i} ({layer.Name}) for input {Tensor.FormatShape(shape)}: {e.Message}", nameof(inputShape), e);
+            }
+
+            layer.NeedsInputGradient = parametersBefore;
+            parametersBefore |= layer.Parameters.Count > 0;
+            shape = layer.OutputShape;
+        }
+
+        _inputShape = inputShape.ToArray();
+        return this;
+    }
+
+    /// <summary>Runs every layer forward.</summary>
+    public Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(ctx);
+        EnsureBuilt();
+        foreach (var layer in _layers)
+        {
+            x = layer.Forward(x, ctx);
+        }
+
+        return x;
+    }
+
+    /// <summary>Backpropagates dLoss/dOutput through every layer, filling the parameters' gradients.</summary>
+    public void Backward(Tensor dy, ForwardContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        for (int i = _layers.Length - 1; i >= 0; i--)
+        {
+            var layer = _layers[i];
+            if (!layer.NeedsInputGradient && layer.Parameters.Count == 0)
+            {
+                break; // nothing at or before this layer learns
+            }
+
+            dy = layer.Backward(dy, ctx);
+        }
+    }
+
+    /// <summary>A deep copy: same configuration, same parameter values and state, independent storage.</summary>
+    public Network Clone()
+    {
+        var copy = new Network(_layers.Select(l => l.CreateUnbuiltCopy()).ToArray());
+        if (IsBuilt)
+        {
+            copy.Build(InputShape, new Rng(0));
+            copy.CopyValuesFrom(this);
+        }
+
+        return copy;
+    }
+
+    /// <summary>Copies parameter values and state from a network of identical structure.</summary>
+    public void CopyValuesFrom(Network source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source._layers.Length != _layers.Length)
+        {
+            throw new ArgumentException("networks differ in their number of layers.", nameof(source));
+        }
+
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            CopyTensors(source._layers[i].Parameters.Select(p => p.Value).ToList(), _layers[i].Parameters.Select(p => p.Value).ToList(), i);
+            CopyTensors(source._layers[i].State, _layers[i].State, i);
+        }
+
+        static void CopyTensors(IReadOnlyList<Tensor> from, IReadOnlyList<Tensor> to, int layer)
+        {
+            if (from.Count != to.Count)
+            {
+                throw new ArgumentException($"layer {layer} differs in its number of tensors.", nameof(source));
+            }
+
+            for (int j = 0; j < from.Count; j++)
+            {
+                if (!from[j].HasShape(to[j].Shape))
+                {
+                    throw new ArgumentException($"layer {layer}: tensor {j} has shape {from[j].ShapeText}, expected {to[j].ShapeText}.", nameof(source));
+                }
+
+                from[j].Span.CopyTo(to[j].Span);
+            }
+        }
+    }
+
+    /// <summary>A table of layers, output shapes and parameter counts, like Keras' <c>summary()</c>.</summary>
+    public string Summary()
+    {
+        EnsureBuilt();
+        var sb = new StringBuilder();
+        const string Row = "{0,-4} {1,-20} {2,-18} {3,12}  {4}";
+        sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, "#", "layer", "output shape", "parameters", "settings"));
+        sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, "", "input", Tensor.FormatShape(InputShape), "", ""));
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            var l = _layers[i];
+            long count = l.Parameters.Sum(p => (long)p.Value.Length);
+            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, i, l.Name, Tensor.FormatShape(l.OutputShape), count.ToString("N0", CultureInfo.InvariantCulture), l.Describe()));
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"total trainable parameters: {ParameterCount:N0}");
+        return sb.ToString();
+    }
+
+    /// <summary>One line per layer with its settings, for logs and model metadata.</summary>
+    public string Describe() => string.Join(" -> ", _layers.Select(l => l.Describe().Length == 0 ? l.Name : $"{l.Name}({l.Describe()})"));
+
+    private void EnsureBuilt()
+    {
+        if (!IsBuilt)
+        {
+            throw new InvalidOperationException("the network is not built: call Build(inputShape) or train it with a Trainer.");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Runtime.CompilerServices;
+
+namespace MLNet.Regularization.Tensors;
+
+/// <summary>
+/// The library's only source of randomness: a counter-based generator (the SplitMix64 finaliser applied to
+/// <c>key + counter · γ</c>). The i-th number of a draw depends only on the key and the counter, never on
+/// which thread computes it, so masks can be filled in parallel and stay bit-identical for a given seed.
+/// </summary>
+public sealed class Rng
+{
+    private const ulong Gamma = 0x9E3779B97F4A7C15UL;
+    private readonly ulong _key;
+    private ulong _counter;
+
+    /// <summary>Creates a generator for a seed.</summary>
+    public Rng(int seed)
+        : this(Mix((ulong)(uint)seed ^ 0x5DEECE66DUL))
+    {
+    }
+
+    private Rng(ulong key) => _key = key;
+
+    /// <summary>How many 64-bit numbers this generator has produced.</summary>
+    public ulong Position => _counter;
+
+    /// <summary>A new independent generator derived from this one (advances this one by one step).</summary>
+    public Rng Fork() => new(Mix(NextUInt64() ^ 0xD1B54A32D192ED03UL));
+
+    /// <summary>The next 64 random bits.</summary>
+    public ulong NextUInt64() => At(_counter++);
+
+    /// <summary>A uniform float in [0, 1) with 24 random bits.</summary>
+    public float NextFloat() => ToUnitFloat(NextUInt64() >> 40);
+
+    /// <summary>A uniform integer in [0, <paramref name="maxExclusive"/>).</summary>
+    public int NextInt(int maxExclusive)
+    {
+        if (maxExclusive <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxExclusive), maxExclusive, "must be positive.");
+        }
+
+        // Lemire's multiply-shift; the bias is below 2^-32 for the sizes used here.
+        return (int)(((NextUInt64() >> 32) * (ulong)maxExclusive) >> 32);
+    }
+
+    /// <summary>A standard normal draw (Box–Muller on two uniforms).</summary>
+    public float NextGaussian()
+    {
+        ulong bits = NextUInt64();
+        return Gaussian(bits);
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with uniforms in [0, 1): element i uses counter
+    /// <c>Position + i</c>, so the result does not depend on how the work is split.</summary>
+    public void FillUniform(Span<float> destination)
+    {
+        ulong start = Reserve(destination.Length);
+        FillUniform(destination, start);
+    }
+
+    /// <summary>Reserves <paramref name="count"/> counter values for a draw that will be filled (possibly in
+    /// parallel) with <see cref="FillUniform(Span{float}, ulong)"/> and similar; returns the first.</summary>
+    public ulong Reserve(int count)
+    {
+        ulong start = _counter;
+        _counter += (ulong)count;
+        return start;
+    }
+
+    /// <summary>Fills with uniforms in [0, 1) using counters <paramref name="start"/>, start+1, ...</summary>
+    public void FillUniform(Span<float> destination, ulong start)
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = ToUnitFloat(At(start + (ulong)i) >> 40);
+        }
+    }
+
+    /// <summary>Fills with standard normals using counters <paramref name="start"/>, start+1, ...</summary>
+    public void FillGaussian(Span<float> destination, ulong start)
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = Gaussian(At(start + (ulong)i));
+        }
+    }
+
+    /// <summary>Fills with standard normals, advancing the counter by the length.</summary>
+    public void FillGaussian(Span<float> destination) => FillGaussian(destination, Reserve(destination.Length));
+
+    /// <summary>Fills <paramref name="mask"/> with Bernoulli keep values: <paramref name="keptValue"/> with
+    /// probability 1 - <paramref name="dropProbability"/>, otherwise 0.</summary>
+    public void FillBernoulli(Span<float> mask, float dropProbability, float keptValue, ulong start)
+    {
+        // Compare 24-bit integers instead of floats: u < p  <=>  bits < p·2^24.
+        uint threshold = (uint)Math.Round(dropProbability * (1 << 24));
+        for (int i = 0; i < mask.Length; i++)
+        {
+            uint bits = (uint)(At(start + (ulong)i) >> 40);
+            mask[i] = bits < threshold ? 0f : keptValue;
+        }
+    }
+
+    /// <summary>Fills a Bernoulli mask, advancing the counter by the length.</summary>
+    public void FillBernoulli(Span<float> mask, float dropProbability, float keptValue) =>
+        FillBernoulli(mask, dropProbability, keptValue, Reserve(mask.Length));
+
+    /// <summary>The 64 bits at a counter position.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong At(ulong counter) => Mix(_key + (counter + 1) * Gamma);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ToUnitFloat(ulong bits24) => bits24 * (1f / (1 << 24));
+
+    private static float Gaussian(ulong bits)
+    {
+        // Two 32-bit uniforms; u1 in (0, 1] so the log is finite.
+        double u1 = ((bits >> 32) + 1.0) / 4294967296.0;
+        double u2 = (bits & 0xFFFFFFFFUL) / 4294967296.0;
+        return (float)(Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2));
+    }
+}
