@@ -1,0 +1,187 @@
+using System.Numerics.Tensors;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>
+/// Base of the element-wise activations: y = f(x), dx = dy · f'(x). The derivative is computed from the kept
+/// input and output of the training-mode forward pass.
+/// </summary>
+public abstract class Activation : Layer
+{
+    private Tensor? _x;
+    private Tensor? _y;
+    private Tensor? _dx;
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        CheckInput(x);
+        var y = ctx.Buffer(this, 0, x.Shape);
+        Apply(x.Span, y.Span);
+        if (ctx.IsTraining)
+        {
+            _x = x;
+            _y = y;
+        }
+
+        return y;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Backward(Tensor dy, ForwardContext ctx)
+    {
+        if (_x is null || _y is null)
+        {
+            throw NoForward(Name);
+        }
+
+        _dx = Tensor.Reuse(_dx, dy.Shape);
+        Derivative(_x.Span, _y.Span, dy.Span, _dx.Span);
+        return _dx;
+    }
+
+    /// <inheritdoc />
+    protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init) => inputShape.ToArray();
+
+    /// <summary>y = f(x).</summary>
+    protected internal abstract void Apply(ReadOnlySpan<float> x, Span<float> y);
+
+    /// <summary>dx = dy · f'(x), given x and y = f(x).</summary>
+    protected internal abstract void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx);
+}
+
+/// <summary>Rectified linear unit (Nair &amp; Hinton, 2010): max(0, x).</summary>
+public sealed class ReLU : Activation
+{
+    /// <inheritdoc />
+    protected internal override void Apply(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
+
+    /// <inheritdoc />
+    protected internal override void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            dx[i] = x[i] > 0f ? dy[i] : 0f;
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new ReLU();
+}
+
+/// <summary>Leaky ReLU (Maas et al., 2013): x for x &gt; 0, otherwise slope · x.</summary>
+public sealed class LeakyReLU : Activation
+{
+    /// <summary>Creates a leaky ReLU.</summary>
+    /// <param name="slope">The slope for negative inputs (default 0.01, as in PyTorch and ONNX LeakyRelu's alpha).</param>
+    public LeakyReLU(float slope = 0.01f)
+    {
+        if (!float.IsFinite(slope) || slope < 0f || slope >= 1f)
+        {
+            throw new ArgumentOutOfRangeException(nameof(slope), slope, "LeakyReLU slope must be in [0, 1).");
+        }
+
+        Slope = slope;
+    }
+
+    /// <summary>The slope for negative inputs.</summary>
+    public float Slope { get; }
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"slope={Slope}");
+
+    /// <inheritdoc />
+    protected internal override void Apply(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            y[i] = x[i] > 0f ? x[i] : Slope * x[i];
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            dx[i] = x[i] > 0f ? dy[i] : Slope * dy[i];
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new LeakyReLU(Slope);
+}
+
+/// <summary>Hyperbolic tangent: dx = dy · (1 − y²).</summary>
+public sealed class Tanh : Activation
+{
+    /// <inheritdoc />
+    protected internal override void Apply(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
+
+    /// <inheritdoc />
+    protected internal override void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            dx[i] = dy[i] * (1f - y[i] * y[i]);
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new Tanh();
+}
+
+/// <summary>Logistic sigmoid 1 / (1 + e^−x): dx = dy · y · (1 − y).</summary>
+public sealed class Sigmoid : Activation
+{
+    /// <inheritdoc />
+    protected internal override void Apply(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Sigmoid(x, y);
+
+    /// <inheritdoc />
+    protected internal override void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            dx[i] = dy[i] * y[i] * (1f - y[i]);
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new Sigmoid();
+}
+
+/// <summary>
+/// Gaussian error linear unit (Hendrycks &amp; Gimpel, 2016), exact form: x · Φ(x) with Φ(x) = ½(1 + erf(x/√2));
+/// dx = dy · (Φ(x) + x · φ(x)). Computed in double precision so that it matches ONNX's Gelu/Erf to float rounding.
+/// </summary>
+public sealed class GELU : Activation
+{
+    private const double InvSqrt2 = 0.70710678118654752440;
+    private const double InvSqrt2Pi = 0.39894228040143267794;
+
+    /// <inheritdoc />
+    protected internal override void Apply(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            y[i] = (float)(0.5 * v * (1.0 + MathExtras.Erf(v * InvSqrt2)));
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override void Derivative(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            double cdf = 0.5 * (1.0 + MathExtras.Erf(v * InvSqrt2));
+            double pdf = InvSqrt2Pi * Math.Exp(-0.5 * v * v);
+            dx[i] = (float)(dy[i] * (cdf + v * pdf));
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new GELU();
+}

@@ -1,0 +1,236 @@
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>
+/// Batch normalization (Ioffe &amp; Szegedy, 2015). For input [N, C] or [N, C, H, W] each channel c is normalized
+/// over the batch (and the spatial positions): x̂ = (x − μ_B) / √(σ²_B + ε), y = γ x̂ + β. Training uses the
+/// batch statistics and updates running ones, running = (1 − momentum)·running + momentum·batch (the variance
+/// with Bessel's correction, as PyTorch does); inference and Monte Carlo mode use the running statistics.
+/// Backward: dx = γ/(m·√(σ²+ε)) · (m·dy − Σdy − x̂·Σ(dy·x̂)), with m the count per channel.
+/// </summary>
+public sealed class BatchNorm : Layer
+{
+    private Parameter? _gamma;
+    private Parameter? _beta;
+    private Tensor? _runningMean;
+    private Tensor? _runningVar;
+    private float[] _batchMean = [];
+    private float[] _invStd = [];
+    private Tensor? _xhat;
+    private Tensor? _dx;
+
+    /// <summary>Creates batch normalization.</summary>
+    /// <param name="momentum">Weight of the current batch in the running statistics, in (0, 1]; 0.1 as in PyTorch (Keras' 0.99 means 0.01 here).</param>
+    /// <param name="epsilon">Added to the variance for numerical stability.</param>
+    public BatchNorm(float momentum = 0.1f, float epsilon = 1e-5f)
+    {
+        if (!(momentum > 0f && momentum <= 1f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "BatchNorm momentum must be in (0, 1].");
+        }
+
+        if (!(epsilon > 0f) || !float.IsFinite(epsilon))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "BatchNorm epsilon must be positive.");
+        }
+
+        Momentum = momentum;
+        Epsilon = epsilon;
+    }
+
+    /// <summary>Weight of the current batch in the running statistics.</summary>
+    public float Momentum { get; }
+
+    /// <summary>Variance epsilon.</summary>
+    public float Epsilon { get; }
+
+    /// <summary>Number of channels (features for 2-D input).</summary>
+    public int Channels => InputShape[0];
+
+    /// <summary>The scale γ [C].</summary>
+    public Parameter Gamma => _gamma ?? throw new InvalidOperationException("BatchNorm is not built.");
+
+    /// <summary>The shift β [C].</summary>
+    public Parameter Beta => _beta ?? throw new InvalidOperationException("BatchNorm is not built.");
+
+    /// <summary>Running mean [C], used at inference.</summary>
+    public Tensor RunningMean => _runningMean ?? throw new InvalidOperationException("BatchNorm is not built.");
+
+    /// <summary>Running (unbiased) variance [C], used at inference.</summary>
+    public Tensor RunningVariance => _runningVar ?? throw new InvalidOperationException("BatchNorm is not built.");
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Parameter> Parameters => _gamma is null ? [] : [_gamma, _beta!];
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Tensor> State => _runningMean is null ? [] : [_runningMean, _runningVar!];
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"momentum={Momentum}, eps={Epsilon}");
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        CheckInput(x);
+        int n = x.BatchSize, c = Channels, spatial = x.SampleSize / c;
+        var y = ctx.Buffer(this, 0, x.Shape);
+        var xs = x.Span;
+        var ys = y.Span;
+        var gamma = Gamma.Value.Span;
+        var beta = Beta.Value.Span;
+        if (!ctx.IsTraining)
+        {
+            var rm = RunningMean.Span;
+            var rv = RunningVariance.Span;
+            for (int ch = 0; ch < c; ch++)
+            {
+                float scale = gamma[ch] / MathF.Sqrt(rv[ch] + Epsilon);
+                float shift = beta[ch] - rm[ch] * scale;
+                for (int b = 0; b < n; b++)
+                {
+                    int o = (b * c + ch) * spatial;
+                    for (int i = o; i < o + spatial; i++)
+                    {
+                        ys[i] = xs[i] * scale + shift;
+                    }
+                }
+            }
+
+            return y;
+        }
+
+        int m = n * spatial;
+        if (m < 2)
+        {
+            throw new ArgumentException("BatchNorm in training needs more than one value per channel; use a batch size of at least 2.", nameof(x));
+        }
+
+        if (_batchMean.Length != c)
+        {
+            _batchMean = new float[c];
+            _invStd = new float[c];
+        }
+
+        _xhat = Tensor.Reuse(_xhat, x.Shape);
+        var xhat = _xhat.Span;
+        var runMean = RunningMean.Span;
+        var runVar = RunningVariance.Span;
+        for (int ch = 0; ch < c; ch++)
+        {
+            // Two passes in double: the mean, then the centred sum of squares (stable for large offsets).
+            double sum = 0;
+            for (int b = 0; b < n; b++)
+            {
+                var run = xs.Slice((b * c + ch) * spatial, spatial);
+                foreach (float v in run)
+                {
+                    sum += v;
+                }
+            }
+
+            double mean = sum / m;
+            double sq = 0;
+            for (int b = 0; b < n; b++)
+            {
+                var run = xs.Slice((b * c + ch) * spatial, spatial);
+                foreach (float v in run)
+                {
+                    double d = v - mean;
+                    sq += d * d;
+                }
+            }
+
+            double variance = sq / m;
+            float invStd = (float)(1.0 / Math.Sqrt(variance + Epsilon));
+            _batchMean[ch] = (float)mean;
+            _invStd[ch] = invStd;
+            float g = gamma[ch], bt = beta[ch], mu = (float)mean;
+            for (int b = 0; b < n; b++)
+            {
+                int o = (b * c + ch) * spatial;
+                for (int i = o; i < o + spatial; i++)
+                {
+                    float h = (xs[i] - mu) * invStd;
+                    xhat[i] = h;
+                    ys[i] = g * h + bt;
+                }
+            }
+
+            runMean[ch] = (1f - Momentum) * runMean[ch] + Momentum * mu;
+            runVar[ch] = (1f - Momentum) * runVar[ch] + Momentum * (float)(sq / (m - 1));
+        }
+
+        return y;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Backward(Tensor dy, ForwardContext ctx)
+    {
+        var xhatT = _xhat ?? throw NoForward(Name);
+        int n = dy.BatchSize, c = Channels, spatial = dy.SampleSize / c, m = n * spatial;
+        _dx = Tensor.Reuse(_dx, dy.Shape);
+        var dys = dy.Span;
+        var xhat = xhatT.Span;
+        var dx = _dx.Span;
+        var gamma = Gamma.Value.Span;
+        var dGamma = Gamma.Gradient.Span;
+        var dBeta = Beta.Gradient.Span;
+        for (int ch = 0; ch < c; ch++)
+        {
+            double sumDy = 0, sumDyXhat = 0;
+            for (int b = 0; b < n; b++)
+            {
+                int o = (b * c + ch) * spatial;
+                for (int i = o; i < o + spatial; i++)
+                {
+                    sumDy += dys[i];
+                    sumDyXhat += dys[i] * xhat[i];
+                }
+            }
+
+            dBeta[ch] = (float)sumDy;
+            dGamma[ch] = (float)sumDyXhat;
+            if (!NeedsInputGradient)
+            {
+                continue;
+            }
+
+            float k = gamma[ch] * _invStd[ch] / m;
+            float meanDy = (float)sumDy, meanDyX = (float)sumDyXhat;
+            for (int b = 0; b < n; b++)
+            {
+                int o = (b * c + ch) * spatial;
+                for (int i = o; i < o + spatial; i++)
+                {
+                    dx[i] = k * (m * dys[i] - meanDy - xhat[i] * meanDyX);
+                }
+            }
+        }
+
+        return _dx;
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new BatchNorm(Momentum, Epsilon);
+
+    /// <inheritdoc />
+    protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)
+    {
+        if (inputShape.Length != 1 && inputShape.Length != 3)
+        {
+            throw new ArgumentException($"BatchNorm expects [features] or [channels, height, width], got {Tensor.FormatShape(inputShape)}.");
+        }
+
+        int c = inputShape[0];
+        var gamma = new Tensor(c);
+        gamma.Span.Fill(1f);
+        _gamma = new Parameter("gamma", gamma, ParameterKind.Scale);
+        _beta = new Parameter("beta", new Tensor(c), ParameterKind.Shift);
+        _runningMean = new Tensor(c);
+        var rv = new Tensor(c);
+        rv.Span.Fill(1f);
+        _runningVar = rv;
+        return inputShape.ToArray();
+    }
+}

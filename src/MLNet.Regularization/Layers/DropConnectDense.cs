@@ -1,0 +1,287 @@
+using System.Numerics.Tensors;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>Which examples share a DropConnect weight mask.</summary>
+public enum DropConnectMaskMode
+{
+    /// <summary>One mask M [units × inputs] for the whole mini-batch: y = x · (M ⊙ W)ᵀ runs as one GEMM, so a
+    /// step costs about as much as a plain Dense step plus drawing units·inputs random numbers.</summary>
+    PerMiniBatch,
+
+    /// <summary>A fresh mask for every example, as in the paper. No GEMM is possible (each example sees its own
+    /// matrix): forward and backward cost batch·units·inputs random draws each (the masks are regenerated from the
+    /// counter-based generator instead of stored, so memory stays O(1)), typically 10–50× a Dense step.</summary>
+    PerExample,
+}
+
+/// <summary>
+/// DropConnect (Wan et al., 2013, "Regularization of neural networks using DropConnect"): a fully connected
+/// layer whose individual weights are dropped. Training: y = x · (M ⊙ W)ᵀ + b with M ~ Bernoulli(1 − rate);
+/// backward: dW = M ⊙ (dYᵀ · X), dX = dY · (M ⊙ W). Inference uses the expected weights E[M ⊙ W] = (1 − rate)·W
+/// (the paper's mean approximation, not its Gaussian moment matching). The bias is not masked. In Monte Carlo
+/// mode masks are drawn as in training.
+/// </summary>
+public sealed class DropConnectDense : Layer
+{
+    private Parameter? _weight;
+    private Parameter? _bias;
+    private Tensor? _x;
+    private Tensor? _mask;
+    private Tensor? _dx;
+    private ulong _exampleMaskStart;
+    private Rng? _exampleMaskRng;
+
+    /// <summary>Creates a DropConnect layer.</summary>
+    /// <param name="units">Number of outputs.</param>
+    /// <param name="rate">Probability of dropping each weight, in [0, 1).</param>
+    /// <param name="maskMode">Per mini-batch (default, fast) or per example (as in the paper, slow).</param>
+    /// <param name="init">Weight initialization.</param>
+    public DropConnectDense(int units, float rate, DropConnectMaskMode maskMode = DropConnectMaskMode.PerMiniBatch, WeightInit init = WeightInit.HeUniform)
+    {
+        if (units <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(units), units, "DropConnectDense needs at least one unit.");
+        }
+
+        Units = units;
+        Rate = Dropout.CheckRate(rate, nameof(rate));
+        MaskMode = maskMode;
+        Init = init;
+    }
+
+    /// <summary>The number of outputs.</summary>
+    public int Units { get; }
+
+    /// <summary>The weight drop probability.</summary>
+    public float Rate { get; }
+
+    /// <summary>Mask sharing mode.</summary>
+    public DropConnectMaskMode MaskMode { get; }
+
+    /// <summary>The weight initialization.</summary>
+    public WeightInit Init { get; }
+
+    /// <summary>The weight [units, inputs] (training-time weights; inference uses (1 − rate)·W).</summary>
+    public Parameter Weight => _weight ?? throw new InvalidOperationException("DropConnectDense is not built.");
+
+    /// <summary>The bias [units].</summary>
+    public Parameter Bias => _bias ?? throw new InvalidOperationException("DropConnectDense is not built.");
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Parameter> Parameters => _weight is null ? [] : [_weight, _bias!];
+
+    /// <inheritdoc />
+    public override bool IsStochastic => Rate > 0f;
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"units={Units}, rate={Rate}, mask={MaskMode}, init={Init}");
+
+    /// <summary>The expected weights (1 − rate)·W that inference uses (a new tensor).</summary>
+    public Tensor ExpectedWeights()
+    {
+        var w = Weight.Value.Clone();
+        TensorPrimitives.Multiply(w.Span, 1f - Rate, w.Span);
+        return w;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        CheckInput(x);
+        int batch = x.BatchSize, inputs = InputShape[0];
+        var y = ctx.Buffer(this, 0, [batch, Units]);
+        if (!ctx.IsStochastic || Rate == 0f)
+        {
+            float scale = 1f - Rate;
+            Gemm.Multiply(false, true, batch, Units, inputs, scale, x.Span, inputs, Weight.Value.Span, inputs, 0f, y.Span, Units, ctx.Threads);
+            Dense.AddRowVector(y.Span, Bias.Value.Span);
+            if (ctx.IsTraining)
+            {
+                _x = x;
+                _mask = null;
+                _exampleMaskRng = null;
+            }
+
+            return y;
+        }
+
+        if (MaskMode == DropConnectMaskMode.PerMiniBatch)
+        {
+            var mask = ctx.Buffer(this, 1, Weight.Value.Shape);
+            ctx.Rng.FillBernoulli(mask.Span, Rate, 1f);
+            return ForwardMasked(x, mask, y, ctx);
+        }
+
+        ulong start = ctx.Rng.Reserve(checked(batch * Units * inputs));
+        ForwardPerExample(x, y, ctx.Rng, start, ctx.Threads);
+        if (ctx.IsTraining)
+        {
+            _x = x;
+            _mask = null;
+            _exampleMaskRng = ctx.Rng;
+            _exampleMaskStart = start;
+        }
+
+        return y;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Backward(Tensor dy, ForwardContext ctx)
+    {
+        var x = _x ?? throw NoForward(Name);
+        int batch = x.BatchSize, inputs = InputShape[0];
+        Dense.SumRows(dy.Span, Bias.Gradient.Span);
+        if (_exampleMaskRng is not null)
+        {
+            BackwardPerExample(x, dy, _exampleMaskRng, _exampleMaskStart, ctx.Threads);
+            return NeedsInputGradient ? _dx! : dy;
+        }
+
+        // Without a mask (rate 0) the effective weights are W itself.
+        Gemm.Multiply(true, false, Units, inputs, batch, 1f, dy.Span, Units, x.Span, inputs, 0f, Weight.Gradient.Span, inputs, ctx.Threads);
+        var effective = Weight.Value;
+        if (_mask is not null)
+        {
+            TensorPrimitives.Multiply(Weight.Gradient.Span, _mask.Span, Weight.Gradient.Span);
+            effective = ctx.Buffer(this, 2, Weight.Value.Shape);
+        }
+
+        if (!NeedsInputGradient)
+        {
+            return dy;
+        }
+
+        _dx = Tensor.Reuse(_dx, x.Shape);
+        Gemm.Multiply(false, false, batch, inputs, Units, 1f, dy.Span, Units, effective.Span, inputs, 0f, _dx.Span, inputs, ctx.Threads);
+        return _dx;
+    }
+
+    /// <summary>Training forward with a given mask [units × inputs] (per mini-batch mode; used by gradient tests).</summary>
+    internal Tensor ForwardWithMask(Tensor x, Tensor mask, ForwardContext ctx)
+    {
+        var y = ctx.Buffer(this, 0, [x.BatchSize, Units]);
+        return ForwardMasked(x, mask, y, ctx);
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new DropConnectDense(Units, Rate, MaskMode, Init);
+
+    /// <inheritdoc />
+    protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)
+    {
+        if (inputShape.Length != 1)
+        {
+            throw new ArgumentException($"DropConnectDense expects flat input [features], got {Tensor.FormatShape(inputShape)}; put a Flatten layer before it.");
+        }
+
+        int inputs = inputShape[0];
+        var w = new Tensor(Units, inputs);
+        WeightInitializer.Fill(w.Span, Init, inputs, Units, init);
+        _weight = new Parameter("weight", w, ParameterKind.Weight, inputs);
+        _bias = new Parameter("bias", new Tensor(Units), ParameterKind.Bias);
+        return [Units];
+    }
+
+    private Tensor ForwardMasked(Tensor x, Tensor mask, Tensor y, ForwardContext ctx)
+    {
+        int batch = x.BatchSize, inputs = InputShape[0];
+        var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
+        TensorPrimitives.Multiply(Weight.Value.Span, mask.Span, effective.Span);
+        Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, effective.Span, inputs, 0f, y.Span, Units, ctx.Threads);
+        Dense.AddRowVector(y.Span, Bias.Value.Span);
+        if (ctx.IsTraining)
+        {
+            _x = x;
+            _mask = mask;
+            _exampleMaskRng = null;
+        }
+
+        return y;
+    }
+
+    private uint Threshold => (uint)Math.Round(Rate * (1 << 24));
+
+    // Mask bit for (example i, unit o, input j) lives at counter start + (i·units + o)·inputs + j.
+    private void ForwardPerExample(Tensor x, Tensor y, Rng rng, ulong start, int threads)
+    {
+        int units = Units, inputs = InputShape[0];
+        uint threshold = Threshold;
+        float[] xd = x.Data, yd = y.Data, w = Weight.Value.Data, b = Bias.Value.Data;
+        StaticParallel.For(x.BatchSize, threads, (from, to) =>
+        {
+            for (int i = from; i < to; i++)
+            {
+                for (int o = 0; o < units; o++)
+                {
+                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                    float s = 0f;
+                    int wo = o * inputs, xi = i * inputs;
+                    for (int j = 0; j < inputs; j++)
+                    {
+                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        {
+                            s += w[wo + j] * xd[xi + j];
+                        }
+                    }
+
+                    yd[i * units + o] = s + b[o];
+                }
+            }
+        });
+    }
+
+    private void BackwardPerExample(Tensor x, Tensor dy, Rng rng, ulong start, int threads)
+    {
+        int units = Units, inputs = InputShape[0], batch = x.BatchSize;
+        uint threshold = Threshold;
+        float[] xd = x.Data, dyd = dy.Data, w = Weight.Value.Data, dw = Weight.Gradient.Data;
+        StaticParallel.For(units, threads, (from, to) =>
+        {
+            for (int o = from; o < to; o++)
+            {
+                Array.Clear(dw, o * inputs, inputs);
+                for (int i = 0; i < batch; i++)
+                {
+                    float g = dyd[i * units + o];
+                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                    for (int j = 0; j < inputs; j++)
+                    {
+                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        {
+                            dw[o * inputs + j] += g * xd[i * inputs + j];
+                        }
+                    }
+                }
+            }
+        });
+
+        if (!NeedsInputGradient)
+        {
+            return;
+        }
+
+        _dx = Tensor.Reuse(_dx, x.Shape);
+        float[] dx = _dx.Data;
+        StaticParallel.For(batch, threads, (from, to) =>
+        {
+            for (int i = from; i < to; i++)
+            {
+                Array.Clear(dx, i * inputs, inputs);
+                for (int o = 0; o < units; o++)
+                {
+                    float g = dyd[i * units + o];
+                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                    for (int j = 0; j < inputs; j++)
+                    {
+                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        {
+                            dx[i * inputs + j] += g * w[o * inputs + j];
+                        }
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,125 @@
+using System.Numerics.Tensors;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>How dropout keeps the expected activation equal between training and inference.</summary>
+public enum DropoutVariant
+{
+    /// <summary>Inverted dropout: survivors are scaled by 1/(1 − rate) in training, inference is the identity.
+    /// The modern default (PyTorch, Keras).</summary>
+    Inverted,
+
+    /// <summary>Classic dropout as in Srivastava et al. (2014): training only zeroes units, inference scales
+    /// every activation by the keep probability 1 − rate.</summary>
+    Classic,
+}
+
+/// <summary>
+/// Dropout (Srivastava et al., 2014, "Dropout: a simple way to prevent neural networks from overfitting"): in
+/// training each unit is zeroed independently with probability <c>rate</c>; y = x ⊙ m with
+/// m ~ Bernoulli(1 − rate) / (1 − rate) (inverted) or m ~ Bernoulli(1 − rate) (classic). Backward: dx = dy ⊙ m.
+/// In <see cref="ForwardMode.MonteCarlo"/> the mask stays on (Gal &amp; Ghahramani, 2016).
+/// </summary>
+public sealed class Dropout : Layer
+{
+    private Tensor? _mask;
+    private Tensor? _dx;
+
+    /// <summary>Creates a dropout layer.</summary>
+    /// <param name="rate">Probability of dropping a unit, in [0, 1).</param>
+    /// <param name="variant">Inverted (default) or classic scaling.</param>
+    public Dropout(float rate, DropoutVariant variant = DropoutVariant.Inverted)
+    {
+        Rate = CheckRate(rate, nameof(rate));
+        Variant = variant;
+    }
+
+    /// <summary>The drop probability.</summary>
+    public float Rate { get; }
+
+    /// <summary>Inverted or classic scaling.</summary>
+    public DropoutVariant Variant { get; }
+
+    /// <inheritdoc />
+    public override bool IsStochastic => Rate > 0f;
+
+    /// <summary>The factor applied at inference: 1 for inverted dropout, 1 − rate for classic dropout.</summary>
+    public float InferenceScale => Variant == DropoutVariant.Classic ? 1f - Rate : 1f;
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"rate={Rate}, {Variant.ToString().ToLowerInvariant()}");
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        CheckInput(x);
+        if (!ctx.IsStochastic || Rate == 0f)
+        {
+            if (InferenceScale == 1f || ctx.IsStochastic)
+            {
+                if (ctx.IsTraining)
+                {
+                    _mask = null;
+                }
+
+                return x; // identity
+            }
+
+            var scaled = ctx.Buffer(this, 0, x.Shape);
+            TensorPrimitives.Multiply(x.Span, InferenceScale, scaled.Span);
+            return scaled;
+        }
+
+        var mask = ctx.Buffer(this, 1, x.Shape);
+        float kept = Variant == DropoutVariant.Inverted ? 1f / (1f - Rate) : 1f;
+        ctx.Rng.FillBernoulli(mask.Span, Rate, kept);
+        var y = ctx.Buffer(this, 0, x.Shape);
+        TensorPrimitives.Multiply(x.Span, mask.Span, y.Span);
+        if (ctx.IsTraining)
+        {
+            _mask = mask;
+        }
+
+        return y;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Backward(Tensor dy, ForwardContext ctx)
+    {
+        if (_mask is null)
+        {
+            return dy; // rate 0: identity
+        }
+
+        _dx = Tensor.Reuse(_dx, dy.Shape);
+        TensorPrimitives.Multiply(dy.Span, _mask.Span, _dx.Span);
+        return _dx;
+    }
+
+    /// <summary>Uses a fixed mask instead of a random one for the next training pass (gradient tests).</summary>
+    internal Tensor ForwardWithMask(Tensor x, Tensor mask, ForwardContext ctx)
+    {
+        var y = ctx.Buffer(this, 0, x.Shape);
+        TensorPrimitives.Multiply(x.Span, mask.Span, y.Span);
+        _mask = mask;
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new Dropout(Rate, Variant);
+
+    /// <inheritdoc />
+    protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init) => inputShape.ToArray();
+
+    /// <summary>Validates a drop probability: finite and in [0, 1).</summary>
+    internal static float CheckRate(float rate, string paramName)
+    {
+        if (!(rate >= 0f && rate < 1f))
+        {
+            throw new ArgumentOutOfRangeException(paramName, rate, $"dropout rate must be in [0, 1), got {rate}.");
+        }
+
+        return rate;
+    }
+}

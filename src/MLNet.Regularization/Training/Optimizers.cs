@@ -1,0 +1,190 @@
+using MLNet.Regularization.Layers;
+
+namespace MLNet.Regularization.Training;
+
+/// <summary>
+/// Settings of an optimizer. An instance is a description and may be reused: each <c>Fit</c> creates fresh
+/// per-parameter state (momentum, moment estimates) from it.
+/// </summary>
+public abstract class OptimizerOptions
+{
+    /// <summary>The base learning rate (before any schedule).</summary>
+    public float LearningRate { get; set; } = 1e-3f;
+
+    /// <summary>A short description for logs and metadata.</summary>
+    public abstract string Describe();
+
+    internal abstract OptimizerState CreateState(IReadOnlyList<Parameter> parameters);
+
+    internal void Validate()
+    {
+        if (!(LearningRate > 0f) || !float.IsFinite(LearningRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "learning rate must be a positive number.");
+        }
+
+        ValidateMore();
+    }
+
+    private protected virtual void ValidateMore()
+    {
+    }
+}
+
+/// <summary>Stochastic gradient descent with optional (Nesterov) momentum:
+/// v ← μ v + g; w ← w − lr · v (or w ← w − lr · (g + μ v) with Nesterov), PyTorch's formulation.</summary>
+public sealed class Sgd : OptimizerOptions
+{
+    /// <summary>Creates SGD with learning rate 0.01 and no momentum.</summary>
+    public Sgd() => LearningRate = 0.01f;
+
+    /// <summary>Momentum μ in [0, 1); 0 disables it.</summary>
+    public float Momentum { get; set; }
+
+    /// <summary>Use Nesterov's accelerated gradient (needs momentum &gt; 0).</summary>
+    public bool Nesterov { get; set; }
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"SGD(lr={LearningRate}, momentum={Momentum}{(Nesterov ? ", nesterov" : "")})");
+
+    internal override OptimizerState CreateState(IReadOnlyList<Parameter> parameters) => new SgdState(this, parameters);
+
+    private protected override void ValidateMore()
+    {
+        if (!(Momentum >= 0f && Momentum < 1f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "SGD momentum must be in [0, 1).");
+        }
+
+        if (Nesterov && Momentum == 0f)
+        {
+            throw new ArgumentException("Nesterov momentum needs Momentum > 0.", nameof(Nesterov));
+        }
+    }
+
+    private sealed class SgdState(Sgd o, IReadOnlyList<Parameter> ps) : OptimizerState(ps)
+    {
+        private readonly float[][] _velocity = ps.Select(p => new float[p.Value.Length]).ToArray();
+
+        protected override void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step)
+        {
+            if (o.Momentum == 0f)
+            {
+                for (int i = 0; i < w.Length; i++)
+                {
+                    w[i] -= lr * g[i];
+                }
+
+                return;
+            }
+
+            var v = _velocity[index];
+            float mu = o.Momentum;
+            for (int i = 0; i < w.Length; i++)
+            {
+                v[i] = mu * v[i] + g[i];
+                w[i] -= lr * (o.Nesterov ? g[i] + mu * v[i] : v[i]);
+            }
+        }
+    }
+}
+
+/// <summary>Adam (Kingma &amp; Ba, 2015): m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w − lr·m̂/(√v̂ + ε) with
+/// bias-corrected m̂, v̂. L2 weight decay from the trainer is added to g (coupled); use <see cref="AdamW"/> for
+/// decoupled decay.</summary>
+public class Adam : OptimizerOptions
+{
+    /// <summary>Exponential decay of the first moment (default 0.9).</summary>
+    public float Beta1 { get; set; } = 0.9f;
+
+    /// <summary>Exponential decay of the second moment (default 0.999).</summary>
+    public float Beta2 { get; set; } = 0.999f;
+
+    /// <summary>Denominator epsilon (default 1e-8).</summary>
+    public float Epsilon { get; set; } = 1e-8f;
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"Adam(lr={LearningRate}, beta1={Beta1}, beta2={Beta2})");
+
+    /// <summary>Decoupled weight decay per step, as a fraction of lr (0 for Adam).</summary>
+    internal virtual float DecoupledDecay => 0f;
+
+    internal override OptimizerState CreateState(IReadOnlyList<Parameter> parameters) => new AdamState(this, parameters);
+
+    private protected override void ValidateMore()
+    {
+        if (!(Beta1 >= 0f && Beta1 < 1f) || !(Beta2 >= 0f && Beta2 < 1f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Beta1), "Adam betas must be in [0, 1).");
+        }
+
+        if (!(Epsilon > 0f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "Adam epsilon must be positive.");
+        }
+    }
+
+    private sealed class AdamState(Adam o, IReadOnlyList<Parameter> ps) : OptimizerState(ps)
+    {
+        private readonly float[][] _m = ps.Select(p => new float[p.Value.Length]).ToArray();
+        private readonly float[][] _v = ps.Select(p => new float[p.Value.Length]).ToArray();
+
+        protected override void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step)
+        {
+            var m = _m[index];
+            var v = _v[index];
+            float b1 = o.Beta1, b2 = o.Beta2, eps = o.Epsilon;
+            float c1 = 1f / (1f - MathF.Pow(b1, step));
+            float c2 = 1f / (1f - MathF.Pow(b2, step));
+            float decay = Parameters[index].Kind == ParameterKind.Weight ? lr * o.DecoupledDecay : 0f;
+            for (int i = 0; i < w.Length; i++)
+            {
+                float gi = g[i];
+                m[i] = b1 * m[i] + (1f - b1) * gi;
+                v[i] = b2 * v[i] + (1f - b2) * gi * gi;
+                float mh = m[i] * c1, vh = v[i] * c2;
+                w[i] -= lr * mh / (MathF.Sqrt(vh) + eps) + decay * w[i];
+            }
+        }
+    }
+}
+
+/// <summary>AdamW (Loshchilov &amp; Hutter, 2019): Adam with decoupled weight decay w ← w − lr·λ·w applied to
+/// weights (not to biases or batch-norm parameters).</summary>
+public sealed class AdamW : Adam
+{
+    /// <summary>Decoupled decay λ (default 0.01, as PyTorch).</summary>
+    public float WeightDecay { get; set; } = 0.01f;
+
+    /// <inheritdoc />
+    public override string Describe() => FormattableString.Invariant($"AdamW(lr={LearningRate}, weight_decay={WeightDecay})");
+
+    internal override float DecoupledDecay => WeightDecay;
+
+    private protected override void ValidateMore()
+    {
+        base.ValidateMore();
+        if (!(WeightDecay >= 0f) || !float.IsFinite(WeightDecay))
+        {
+            throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "AdamW weight decay must be non-negative.");
+        }
+    }
+}
+
+/// <summary>Per-parameter optimizer state for one training run.</summary>
+internal abstract class OptimizerState(IReadOnlyList<Parameter> parameters)
+{
+    protected IReadOnlyList<Parameter> Parameters { get; } = parameters;
+
+    /// <summary>Applies one update with the given learning rate; <paramref name="step"/> counts from 1.</summary>
+    public void Step(float learningRate, int step)
+    {
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var p = Parameters[i];
+            Update(i, p.Value.Span, p.Gradient.Span, learningRate, step);
+        }
+    }
+
+    protected abstract void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step);
+}

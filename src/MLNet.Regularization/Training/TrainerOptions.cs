@@ -1,0 +1,86 @@
+using MLNet.Regularization.Data;
+
+namespace MLNet.Regularization.Training;
+
+/// <summary>
+/// Settings of a training run, in the spirit of ML.NET trainers' <c>Options</c>. Every property has a documented
+/// default; <see cref="Trainer"/> validates them all before the first batch.
+/// </summary>
+public sealed class TrainerOptions
+{
+    /// <summary>Passes over the training data (default 10).</summary>
+    public int Epochs { get; set; } = 10;
+
+    /// <summary>Examples per mini-batch (default 128). The last batch of an epoch may be smaller; a final batch of
+    /// a single example is skipped that epoch (batch statistics need two), and reshuffled into the next.</summary>
+    public int BatchSize { get; set; } = 128;
+
+    /// <summary>Seed for weight initialization, shuffling, splits and every dropout mask (default 1). The same seed
+    /// gives bit-identical weights whatever <see cref="MaxThreads"/> is.</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Reshuffle the training data every epoch (default true).</summary>
+    public bool Shuffle { get; set; } = true;
+
+    /// <summary>Fraction of the training data held out (stratified) for validation when no validation set is
+    /// passed to <c>Fit</c>; 0 (default) means none.</summary>
+    public double ValidationFraction { get; set; }
+
+    /// <summary>Stop after this many epochs without a lower validation loss, and restore the weights of the best
+    /// epoch; null (default) disables early stopping. Needs validation data.</summary>
+    public int? EarlyStoppingPatience { get; set; }
+
+    /// <summary>The smallest decrease of validation loss that counts as an improvement (default 0).</summary>
+    public float EarlyStoppingMinDelta { get; set; }
+
+    /// <summary>The optimizer (default Adam, learning rate 0.001).</summary>
+    public OptimizerOptions Optimizer { get; set; } = new Adam();
+
+    /// <summary>Learning-rate schedule; null (default) keeps the optimizer's rate constant.</summary>
+    public LearningRateSchedule? Schedule { get; set; }
+
+    /// <summary>L2 penalty λ added to the loss as λ/2·‖w‖² over weights (not biases or batch-norm parameters), i.e.
+    /// λ·w added to each weight gradient (default 0). For decoupled decay use <see cref="AdamW"/>.</summary>
+    public float L2 { get; set; }
+
+    /// <summary>Max-norm constraint (Srivastava et al., 2014, section 5.1): after every step each unit's incoming
+    /// weight vector is rescaled to norm at most c; null (default) disables it. 3 to 4 is typical with dropout.</summary>
+    public float? MaxNorm { get; set; }
+
+    /// <summary>Feature normalization fitted on the training data only and carried by the trained model
+    /// (default none).</summary>
+    public NormalizationKind Normalization { get; set; } = NormalizationKind.None;
+
+    /// <summary>Threads the kernels may use (default: all cores). Results do not depend on it.</summary>
+    public int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>The loss; null (default) picks the one that fits the data's task.</summary>
+    public Loss? Loss { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        Check(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
+        Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
+        Check(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be at least 1 (or null to disable)");
+        Check(EarlyStoppingMinDelta >= 0, nameof(EarlyStoppingMinDelta), EarlyStoppingMinDelta, "must be non-negative");
+        Check(L2 >= 0 && float.IsFinite(L2), nameof(L2), L2, "must be a non-negative number");
+        Check(MaxNorm is null || (MaxNorm > 0 && float.IsFinite(MaxNorm.Value)), nameof(MaxNorm), MaxNorm, "must be positive (or null to disable)");
+        Check(MaxThreads >= 1, nameof(MaxThreads), MaxThreads, "must be at least 1");
+        Check(Optimizer is not null, nameof(Optimizer), null, "must be set");
+        Optimizer!.Validate();
+    }
+
+    /// <summary>One line describing the run's settings, for logs and model metadata.</summary>
+    public string Describe() => FormattableString.Invariant(
+        $"epochs={Epochs}, batch={BatchSize}, seed={Seed}, optimizer={Optimizer.Describe()}, schedule={Schedule?.Describe() ?? "constant"}, L2={L2}, max-norm={(MaxNorm?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "off")}, normalization={Normalization}");
+
+    private static void Check(bool ok, string name, object? value, string rule)
+    {
+        if (!ok)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"TrainerOptions.{name} {rule}, got {value ?? "null"}.");
+        }
+    }
+}
