@@ -199,7 +199,8 @@ public sealed class Dataset
             throw new ArgumentException($"sample shape {Tensor.FormatShape(sampleShape)} holds {size} values, the dataset has {FeatureCount} per example.", nameof(sampleShape));
         }
 
-        return WithFeatures(new Tensor(Features.Data, [Count, .. sampleShape]));
+        // Not WithFeatures: that one insists on the same shape, and changing the shape is the point here.
+        return new Dataset(new Tensor(Features.Data, [Count, .. sampleShape]), Labels, Targets, ClassCount, TargetSize, Task, ClassNames);
     }
 
     private static Tensor MakeFeatures(float[] features, int[] sampleShape, int n)

@@ -1,0 +1,475 @@
+using System.Globalization;
+using System.Text;
+
+namespace MLNet.Regularization.Data;
+
+/// <summary>
+/// Reads a delimited text file with a header row into a <see cref="Dataset"/> (one example per row, one
+/// feature per numeric column) or, for prediction, into a feature matrix.
+/// </summary>
+/// <remarks>
+/// <para>Format: the first non-blank line is the header and names every column; each further non-blank line
+/// is one example with exactly as many cells. Numbers use the invariant culture ('.' as decimal point,
+/// exponents allowed). Blank lines are skipped; spaces and tabs around an unquoted cell are trimmed.</para>
+/// <para>Quoting follows RFC 4180 within one line: a cell may be wrapped in double quotes to hold the
+/// separator, and a doubled quote inside stands for one quote. A quoted cell cannot span lines.</para>
+/// <para>Errors are <see cref="InvalidDataException"/>s of the form
+/// <c>data.csv line 18, column 'petal_width': 'abc' is not a number</c>. Line numbers count every physical
+/// line of the file from 1, header and blank lines included, so they match what a text editor shows.</para>
+/// <para>Class labels: when every label is a non-negative integer it is the class index itself (class count
+/// = largest label + 1). Otherwise labels are names, numbered in ordinal (culture-independent) sort order so
+/// that the numbering does not depend on row order, and kept in <see cref="Dataset.ClassNames"/>. Give
+/// <see cref="CsvOptions.ClassNames"/> to impose a training file's numbering on a test file.</para>
+/// </remarks>
+public static class CsvReader
+{
+    private const int MaxNamesInMessage = 30;
+
+    /// <summary>Reads a labelled dataset: every column except the label and the ignored ones is a feature.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="labelColumn">The header name of the label (or regression target) column.</param>
+    /// <param name="options">Separator, task, ignored columns, class names; defaults when null.</param>
+    /// <returns>A dataset with sample shape [feature count], in file order.</returns>
+    /// <exception cref="ArgumentException">The label or an ignored column is not in the header, or the options are invalid.</exception>
+    /// <exception cref="InvalidDataException">The file is empty, has no data rows, a row has the wrong number of
+    /// cells, or a cell is not a finite number.</exception>
+    public static Dataset Load(string path, string labelColumn, CsvOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(labelColumn);
+        options ??= new CsvOptions();
+        options.Validate();
+        using var table = CsvTable.Open(path, options.Separator);
+        int label = table.IndexOf(labelColumn, nameof(labelColumn), "label column");
+        int[] features = table.FeatureColumns(options.IgnoreColumns, label);
+
+        var values = new List<float>();
+        var labelCells = new List<(string Cell, int Line)>();
+        var targets = new List<float>();
+        while (table.NextRow() is { } row)
+        {
+            table.ParseFeatures(row, features, values);
+            string cell = row.Cells[label];
+            if (cell.Length == 0)
+            {
+                throw table.CellError(row.Line, label, "the label is empty (a missing value); fill it in or drop the row.");
+            }
+
+            if (options.Task == TaskKind.Regression)
+            {
+                targets.Add(table.ParseNumber(row.Line, label, cell));
+            }
+            else
+            {
+                labelCells.Add((cell, row.Line));
+            }
+        }
+
+        table.RequireRows();
+        float[] x = values.ToArray();
+        int[] shape = [features.Length];
+        if (options.Task == TaskKind.Regression)
+        {
+            return Dataset.ForRegression(x, shape, targets.ToArray());
+        }
+
+        var (labels, classCount, names) = MapLabels(table, label, labelCells, options);
+        return options.Task == TaskKind.Binary
+            ? Dataset.ForBinary(x, shape, labels, names)
+            : Dataset.ForClassification(x, shape, labels, classCount, names);
+    }
+
+    /// <summary>Reads unlabelled rows for prediction: every column not in <see cref="CsvOptions.IgnoreColumns"/>
+    /// is a feature (ignore the label column if the file has one).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="options">Separator and ignored columns; the task and class names are not used.</param>
+    /// <returns>Row-major features (RowCount × ColumnNames.Count) and the feature columns' names in order.</returns>
+    /// <exception cref="InvalidDataException">As for <see cref="Load"/>.</exception>
+    public static (float[] Features, int RowCount, IReadOnlyList<string> ColumnNames) ReadFeatures(string path, CsvOptions? options = null)
+    {
+        options ??= new CsvOptions();
+        options.Validate();
+        using var table = CsvTable.Open(path, options.Separator);
+        int[] features = table.FeatureColumns(options.IgnoreColumns, label: -1);
+        var values = new List<float>();
+        while (table.NextRow() is { } row)
+        {
+            table.ParseFeatures(row, features, values);
+        }
+
+        table.RequireRows();
+        return (values.ToArray(), table.RowCount, features.Select(c => table.Header[c]).ToArray());
+    }
+
+    /// <summary>The column names of the header row, in file order.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="options">Only the separator is used.</param>
+    public static IReadOnlyList<string> ReadHeader(string path, CsvOptions? options = null)
+    {
+        options ??= new CsvOptions();
+        options.Validate();
+        using var table = CsvTable.Open(path, options.Separator);
+        return table.Header;
+    }
+
+    /// <summary>Formats names as <c>'a', 'b', 'c'</c>, shortening very long lists.</summary>
+    internal static string Quote(IEnumerable<string> names)
+    {
+        var list = names.ToList();
+        string shown = string.Join(", ", list.Take(MaxNamesInMessage).Select(n => $"'{n}'"));
+        return list.Count > MaxNamesInMessage ? $"{shown}, ... ({list.Count - MaxNamesInMessage} more)" : shown;
+    }
+
+    private static (int[] Labels, int ClassCount, IReadOnlyList<string>? Names) MapLabels(
+        CsvTable table, int column, List<(string Cell, int Line)> cells, CsvOptions options)
+    {
+        var labels = new int[cells.Count];
+        IReadOnlyList<string>? names = options.ClassNames;
+        if (names is null && TryIntegerLabels(cells, labels, out int max) && (options.Task != TaskKind.Binary || max <= 1))
+        {
+            if (options.Task == TaskKind.Multiclass && max < 1)
+            {
+                throw new InvalidDataException(
+                    $"{table.Path}: every label in column '{table.Header[column]}' is {max}; a classifier needs at least 2 classes.");
+            }
+
+            return (labels, options.Task == TaskKind.Binary ? 2 : max + 1, null);
+        }
+
+        if (names is null)
+        {
+            var distinct = cells.Select(c => c.Cell).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            if (options.Task == TaskKind.Binary && distinct.Length != 2)
+            {
+                throw new InvalidDataException(
+                    $"{table.Path}: a binary task needs exactly 2 distinct labels in column '{table.Header[column]}', found {distinct.Length}: {Quote(distinct)}."
+                    + (distinct.Length == 1 ? " Give CsvOptions.ClassNames to name the missing class." : string.Empty));
+            }
+
+            if (distinct.Length < 2)
+            {
+                throw new InvalidDataException(
+                    $"{table.Path}: every label in column '{table.Header[column]}' is '{distinct[0]}'; a classifier needs at least 2 classes.");
+            }
+
+            names = distinct;
+        }
+
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int k = 0; k < names.Count; k++)
+        {
+            index[names[k]] = k;
+        }
+
+        for (int i = 0; i < cells.Count; i++)
+        {
+            if (!index.TryGetValue(cells[i].Cell, out labels[i]))
+            {
+                throw table.CellError(cells[i].Line, column, $"label '{cells[i].Cell}' is not one of the classes {Quote(names)}.");
+            }
+        }
+
+        return (labels, names.Count, names);
+    }
+
+    /// <summary>True when every label is a non-negative integer; fills <paramref name="labels"/> then.</summary>
+    private static bool TryIntegerLabels(List<(string Cell, int Line)> cells, int[] labels, out int max)
+    {
+        max = 0;
+        for (int i = 0; i < cells.Count; i++)
+        {
+            if (!int.TryParse(cells[i].Cell, NumberStyles.None, CultureInfo.InvariantCulture, out labels[i]))
+            {
+                return false;
+            }
+
+            max = Math.Max(max, labels[i]);
+        }
+
+        return true;
+    }
+
+    private sealed record CsvRow(int Line, string[] Cells);
+
+    /// <summary>An open file whose header has been read; rows are read one at a time.</summary>
+    private sealed class CsvTable : IDisposable
+    {
+        private readonly TextReader _reader;
+        private readonly char _separator;
+        private int _line;
+
+        private CsvTable(string path, TextReader reader, char separator)
+        {
+            Path = path;
+            _reader = reader;
+            _separator = separator;
+        }
+
+        public string Path { get; }
+
+        public string[] Header { get; private set; } = [];
+
+        public int RowCount { get; private set; }
+
+        public static CsvTable Open(string path, char separator)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            if (!File.Exists(path))
+            {
+                throw new FileNotFoundException($"CSV file '{path}' does not exist.", path);
+            }
+
+            var table = new CsvTable(path, File.OpenText(path), separator);
+            try
+            {
+                table.ReadHeader();
+                return table;
+            }
+            catch
+            {
+                table.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose() => _reader.Dispose();
+
+        public int IndexOf(string name, string parameter, string role)
+        {
+            int index = Array.IndexOf(Header, name);
+            if (index < 0)
+            {
+                throw new ArgumentException($"{Path} has no column '{name}' (the {role}); its columns are {Quote(Header)}.", parameter);
+            }
+
+            return index;
+        }
+
+        public int[] FeatureColumns(IReadOnlyList<string> ignore, int label)
+        {
+            var skip = new HashSet<int>();
+            if (label >= 0)
+            {
+                skip.Add(label);
+            }
+
+            foreach (string name in ignore)
+            {
+                int index = IndexOf(name, nameof(CsvOptions.IgnoreColumns), "ignored column");
+                if (index == label)
+                {
+                    throw new ArgumentException($"column '{name}' is the label column; it cannot also be ignored.", nameof(CsvOptions.IgnoreColumns));
+                }
+
+                skip.Add(index);
+            }
+
+            int[] features = Enumerable.Range(0, Header.Length).Where(c => !skip.Contains(c)).ToArray();
+            if (features.Length == 0)
+            {
+                throw new InvalidDataException($"{Path} has no feature columns: its columns are {Quote(Header)}, all used as label or ignored.");
+            }
+
+            return features;
+        }
+
+        /// <summary>The next non-blank row, checked for its cell count, or null at the end of the file.</summary>
+        public CsvRow? NextRow()
+        {
+            while (ReadLine() is { } text)
+            {
+                if (string.IsNullOrWhiteSpace(text))
+                {
+                    continue;
+                }
+
+                string[] cells = Split(text);
+                if (cells.Length != Header.Length)
+                {
+                    throw new InvalidDataException(
+                        $"{Path} line {_line}: {cells.Length} cells, expected {Header.Length} as in the header (separator '{Printable(_separator)}'; quote cells that contain it).");
+                }
+
+                RowCount++;
+                return new CsvRow(_line, cells);
+            }
+
+            return null;
+        }
+
+        public void RequireRows()
+        {
+            if (RowCount == 0)
+            {
+                throw new InvalidDataException($"{Path} has a header but no data rows.");
+            }
+        }
+
+        public void ParseFeatures(CsvRow row, int[] columns, List<float> destination)
+        {
+            foreach (int c in columns)
+            {
+                destination.Add(ParseNumber(row.Line, c, row.Cells[c]));
+            }
+        }
+
+        public float ParseNumber(int line, int column, string cell)
+        {
+            if (cell.Length == 0)
+            {
+                throw CellError(line, column, "the cell is empty (a missing value); fill it in or drop the row.");
+            }
+
+            if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+            {
+                string hint = cell.Contains(',') ? " (the decimal separator must be '.')" : string.Empty;
+                throw CellError(line, column, $"'{cell}' is not a number{hint}.");
+            }
+
+            if (!float.IsFinite(value))
+            {
+                throw CellError(line, column, $"'{cell}' is not a finite number (NaN and infinity are not allowed; values must lie within ±3.4e38).");
+            }
+
+            return value;
+        }
+
+        public InvalidDataException CellError(int line, int column, string message) =>
+            new($"{Path} line {line}, column '{Header[column]}': {message}");
+
+        private static string Printable(char c) => c == '\t' ? "\\t" : c.ToString();
+
+        private string? ReadLine()
+        {
+            string? text = _reader.ReadLine();
+            if (text is not null)
+            {
+                _line++;
+            }
+
+            return text;
+        }
+
+        private void ReadHeader()
+        {
+            string? text;
+            do
+            {
+                text = ReadLine();
+            }
+            while (text is not null && string.IsNullOrWhiteSpace(text));
+
+            if (text is null)
+            {
+                throw new InvalidDataException($"{Path} is empty: expected a header row naming the columns.");
+            }
+
+            Header = Split(text);
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int c = 0; c < Header.Length; c++)
+            {
+                if (Header[c].Length == 0)
+                {
+                    throw new InvalidDataException($"{Path} line {_line}: header cell {c + 1} is empty; every column needs a name.");
+                }
+
+                if (!seen.TryAdd(Header[c], c))
+                {
+                    throw new InvalidDataException(
+                        $"{Path} line {_line}: column name '{Header[c]}' appears twice (cells {seen[Header[c]] + 1} and {c + 1}).");
+                }
+            }
+        }
+
+        /// <summary>Splits one line into cells (RFC 4180 quoting within the line).</summary>
+        private string[] Split(string text)
+        {
+            var cells = new List<string>();
+            int i = 0;
+            while (true)
+            {
+                int start = i;
+                i = SkipBlanks(text, i);
+                if (i < text.Length && text[i] == '"')
+                {
+                    cells.Add(ReadQuoted(text, ref i));
+                    i = SkipBlanks(text, i);
+                    if (i < text.Length && text[i] != _separator)
+                    {
+                        throw new InvalidDataException(
+                            $"{Path} line {_line}, character {i + 1}: '{text[i]}' after a closing quote; expected the separator '{Printable(_separator)}' or the end of the line.");
+                    }
+                }
+                else
+                {
+                    int end = text.IndexOf(_separator, start);
+                    i = end < 0 ? text.Length : end;
+                    cells.Add(Trim(text.AsSpan(start, i - start)));
+                }
+
+                if (i >= text.Length)
+                {
+                    return cells.ToArray();
+                }
+
+                i++; // past the separator
+            }
+        }
+
+        private string ReadQuoted(string text, ref int i)
+        {
+            int open = i++;
+            var cell = new StringBuilder();
+            while (true)
+            {
+                if (i >= text.Length)
+                {
+                    throw new InvalidDataException(
+                        $"{Path} line {_line}, character {open + 1}: the quoted cell is not closed on this line (quoted cells cannot contain line breaks).");
+                }
+
+                char c = text[i++];
+                if (c != '"')
+                {
+                    cell.Append(c);
+                }
+                else if (i < text.Length && text[i] == '"')
+                {
+                    cell.Append('"');
+                    i++;
+                }
+                else
+                {
+                    return cell.ToString();
+                }
+            }
+        }
+
+        private int SkipBlanks(string text, int i)
+        {
+            while (i < text.Length && IsBlank(text[i]))
+            {
+                i++;
+            }
+
+            return i;
+        }
+
+        private string Trim(ReadOnlySpan<char> cell)
+        {
+            int a = 0, b = cell.Length;
+            while (a < b && IsBlank(cell[a]))
+            {
+                a++;
+            }
+
+            while (b > a && IsBlank(cell[b - 1]))
+            {
+                b--;
+            }
+
+            return cell[a..b].ToString();
+        }
+
+        private bool IsBlank(char c) => (c == ' ' || c == '\t') && c != _separator;
+    }
+}

@@ -1,0 +1,334 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace MLNet.Regularization.Data;
+
+/// <summary>
+/// Reads the IDX files of MNIST and Fashion-MNIST (LeCun et al.; Xiao, Rasul &amp; Vollgraf, 2017), raw or
+/// gzip-compressed. Compression is recognised by the gzip magic bytes 1F 8B, never by the file name.
+/// </summary>
+/// <remarks>
+/// An IDX file is a 4-byte magic number — two zero bytes, a data-type byte (0x08 = unsigned byte, the only
+/// type these datasets use) and the number of dimensions — then one big-endian int32 per dimension, then the
+/// values in row-major order. Images are <c>0x00000803</c> (count, rows, columns), labels <c>0x00000801</c>
+/// (count). Every problem is reported as an <see cref="InvalidDataException"/> that names the file, what is
+/// wrong and where (byte offsets count the uncompressed stream).
+/// </remarks>
+public static class IdxReader
+{
+    /// <summary>The magic number of an IDX file of unsigned-byte images: type 0x08, 3 dimensions.</summary>
+    public const int ImagesMagic = 0x00000803;
+
+    /// <summary>The magic number of an IDX file of unsigned-byte labels: type 0x08, 1 dimension.</summary>
+    public const int LabelsMagic = 0x00000801;
+
+    /// <summary>Reads an image file; pixels are scaled from 0..255 to [0, 1] by dividing by 255.</summary>
+    /// <param name="path">An IDX3 unsigned-byte file, raw or gzip.</param>
+    /// <param name="limit">Read only the first <paramref name="limit"/> images (all when null or larger than the file).</param>
+    /// <returns>Row-major pixels (Count × Rows × Cols) and the sizes.</returns>
+    /// <exception cref="InvalidDataException">The file is not a well-formed IDX image file.</exception>
+    public static (float[] Pixels, int Count, int Rows, int Cols) ReadImages(string path, int? limit = null)
+    {
+        CheckLimit(limit);
+        using var file = IdxFile.Open(path, ImagesMagic, "image");
+        int count = file.ItemsToRead(limit);
+        byte[] bytes = file.ReadBody(count);
+        return (ToUnitFloats(bytes), count, file.Dimensions[1], file.Dimensions[2]);
+    }
+
+    /// <summary>Reads a label file.</summary>
+    /// <param name="path">An IDX1 unsigned-byte file, raw or gzip.</param>
+    /// <param name="limit">Read only the first <paramref name="limit"/> labels (all when null or larger than the file).</param>
+    /// <returns>One label per example, as stored (0..255).</returns>
+    /// <exception cref="InvalidDataException">The file is not a well-formed IDX label file.</exception>
+    public static int[] ReadLabels(string path, int? limit = null)
+    {
+        CheckLimit(limit);
+        using var file = IdxFile.Open(path, LabelsMagic, "label");
+        return ToInts(file.ReadBody(file.ItemsToRead(limit)));
+    }
+
+    /// <summary>
+    /// Reads an image file and its label file into a multiclass <see cref="Dataset"/>, after checking that both
+    /// headers announce the same number of examples.
+    /// </summary>
+    /// <param name="imagesPath">The IDX3 image file.</param>
+    /// <param name="labelsPath">The IDX1 label file.</param>
+    /// <param name="asImages">Sample shape [1, rows, cols] for convolutional networks; otherwise [rows·cols].</param>
+    /// <param name="limit">Read only the first <paramref name="limit"/> examples.</param>
+    /// <param name="classCount">
+    /// The number of classes. When null it is max(label)+1 (at least 2). Pass it explicitly (10 for MNIST) when a
+    /// train and a test set must agree although a small subset may miss the highest class.
+    /// </param>
+    /// <param name="classNames">Optional class names, one per class.</param>
+    /// <exception cref="InvalidDataException">A file is malformed, the counts differ, or a label is not below <paramref name="classCount"/>.</exception>
+    public static Dataset LoadDataset(
+        string imagesPath,
+        string labelsPath,
+        bool asImages = false,
+        int? limit = null,
+        int? classCount = null,
+        IReadOnlyList<string>? classNames = null)
+    {
+        CheckLimit(limit);
+        if (classCount is < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "a classification dataset needs at least 2 classes.");
+        }
+
+        using var images = IdxFile.Open(imagesPath, ImagesMagic, "image");
+        using var labelFile = IdxFile.Open(labelsPath, LabelsMagic, "label");
+        if (images.Dimensions[0] != labelFile.Dimensions[0])
+        {
+            throw new InvalidDataException(
+                $"image/label count mismatch: '{imagesPath}' holds {images.Dimensions[0]} images but '{labelsPath}' holds {labelFile.Dimensions[0]} labels.");
+        }
+
+        int count = images.ItemsToRead(limit);
+        int[] labels = ToInts(labelFile.ReadBody(count));
+        int k = classCount ?? Math.Max(2, labels.Max() + 1);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (labels[i] >= k)
+            {
+                throw new InvalidDataException(
+                    $"'{labelsPath}': label {labels[i]} of example {i} (byte offset {labelFile.BodyOffset + i}) is outside 0..{k - 1}.");
+            }
+        }
+
+        float[] pixels = ToUnitFloats(images.ReadBody(count));
+        int rows = images.Dimensions[1], cols = images.Dimensions[2];
+        int[] shape = asImages ? [1, rows, cols] : [rows * cols];
+        return Dataset.ForClassification(pixels, shape, labels, k, classNames);
+    }
+
+    private static void CheckLimit(int? limit)
+    {
+        if (limit is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, "limit must be positive (or null for all examples).");
+        }
+    }
+
+    private static float[] ToUnitFloats(byte[] bytes)
+    {
+        var result = new float[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            result[i] = bytes[i] / 255f;
+        }
+
+        return result;
+    }
+
+    private static int[] ToInts(byte[] bytes)
+    {
+        var result = new int[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            result[i] = bytes[i];
+        }
+
+        return result;
+    }
+
+    /// <summary>An open IDX file whose header has been read and checked; the body is read on demand.</summary>
+    private sealed class IdxFile : IDisposable
+    {
+        private readonly Stream _stream;
+        private readonly string _path;
+        private readonly string _what;
+        private readonly bool _gzip;
+
+        private IdxFile(Stream stream, string path, string what, bool gzip)
+        {
+            _stream = stream;
+            _path = path;
+            _what = what;
+            _gzip = gzip;
+        }
+
+        /// <summary>The sizes from the header; the first is the number of items.</summary>
+        public int[] Dimensions { get; private set; } = [];
+
+        /// <summary>Where the body starts in the uncompressed stream.</summary>
+        public int BodyOffset => 4 + (4 * Dimensions.Length);
+
+        /// <summary>Bytes per item (rows·cols for images, 1 for labels); bounded by the header check.</summary>
+        private long ItemSize => ProductAfterFirst(Dimensions);
+
+        private string Decompressed => _gzip ? " (after gzip decompression)" : string.Empty;
+
+        public static IdxFile Open(string path, int expectedMagic, string what)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            if (!File.Exists(path))
+            {
+                throw new FileNotFoundException($"IDX {what} file '{path}' does not exist.", path);
+            }
+
+            Stream stream = File.OpenRead(path);
+            try
+            {
+                Span<byte> two = stackalloc byte[2];
+                int n = stream.ReadAtLeast(two, 2, throwOnEndOfStream: false);
+                stream.Position = 0;
+                bool gzip = n == 2 && two[0] == 0x1F && two[1] == 0x8B;
+                if (gzip)
+                {
+                    stream = new GZipStream(stream, CompressionMode.Decompress);
+                }
+
+                var file = new IdxFile(stream, path, what, gzip);
+                file.Dimensions = file.ReadHeader(expectedMagic);
+                return file;
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>How many items to read: all, or the first <paramref name="limit"/>.</summary>
+        public int ItemsToRead(int? limit) => limit is int l && l < Dimensions[0] ? l : Dimensions[0];
+
+        /// <summary>Reads the first <paramref name="items"/> items of the body; when that is all of them, also
+        /// checks that nothing follows.</summary>
+        public byte[] ReadBody(int items)
+        {
+            long needed = (long)items * ItemSize;
+            long promised = (long)Dimensions[0] * ItemSize;
+            if (needed > Array.MaxLength)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}': {items} {_what}s of {ItemSize} bytes need {needed} bytes, more than one array can hold; read fewer with a limit.");
+            }
+
+            var body = new byte[needed];
+            int found = Fill(body, BodyOffset);
+            if (found < needed)
+            {
+                string scope = items == Dimensions[0]
+                    ? $"the header promises {Dimensions[0]} {_what}s{ShapeText()} = {promised} bytes after the {BodyOffset}-byte header"
+                    : $"the first {items} of the {Dimensions[0]} {_what}s{ShapeText()} need {needed} bytes after the {BodyOffset}-byte header";
+                throw new InvalidDataException(
+                    $"'{_path}' is truncated: {scope}, but only {found} bytes were found{Decompressed} (the data ends at byte offset {BodyOffset + found}).");
+            }
+
+            if (items == Dimensions[0] && Fill(new byte[1], BodyOffset + found) != 0)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' has extra data after byte offset {BodyOffset + promised}{Decompressed}: the header promises exactly {promised} bytes of {_what} data; is the header wrong?");
+            }
+
+            return body;
+        }
+
+        public void Dispose() => _stream.Dispose();
+
+        private string ShapeText() => Dimensions.Length == 1 ? string.Empty : " of " + string.Join("x", Dimensions[1..]);
+
+        private int[] ReadHeader(int expectedMagic)
+        {
+            string kind = expectedMagic == ImagesMagic ? "an IDX image file (magic 0x00000803)" : "an IDX label file (magic 0x00000801)";
+            Span<byte> magic = stackalloc byte[4];
+            int got = Fill(magic, 0);
+            if (got < 4)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' is {got} bytes long{Decompressed}, shorter than the 4-byte magic number of {kind}.");
+            }
+
+            int value = BinaryPrimitives.ReadInt32BigEndian(magic);
+            int expectedDims = expectedMagic & 0xFF;
+            if (magic[0] != 0 || magic[1] != 0)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' has bad magic number 0x{value:X8} at byte offset 0{Decompressed}: expected 0x{expectedMagic:X8} for {kind}; this does not look like an IDX file.");
+            }
+
+            if (magic[2] != 0x08)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' has bad magic number 0x{value:X8}: data type 0x{magic[2]:X2} ({TypeName(magic[2])}) at byte offset 2 is not supported; only 0x08 (unsigned byte) is, as in MNIST and Fashion-MNIST.");
+            }
+
+            if (magic[3] != expectedDims)
+            {
+                string hint = magic[3] switch
+                {
+                    1 => " (an IDX label file?)",
+                    3 => " (an IDX image file?)",
+                    _ => string.Empty,
+                };
+                throw new InvalidDataException(
+                    $"'{_path}' has bad magic number 0x{value:X8}: {magic[3]} dimensions at byte offset 3{hint}, expected {expectedDims} for {kind}.");
+            }
+
+            int headerLength = 4 + (4 * expectedDims);
+            Span<byte> sizes = stackalloc byte[4 * expectedDims];
+            got = Fill(sizes, 4);
+            if (got < sizes.Length)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' is {4 + got} bytes long{Decompressed}, shorter than the {headerLength}-byte header of {kind}.");
+            }
+
+            var dims = new int[expectedDims];
+            for (int d = 0; d < expectedDims; d++)
+            {
+                dims[d] = BinaryPrimitives.ReadInt32BigEndian(sizes.Slice(4 * d, 4));
+                if (dims[d] <= 0)
+                {
+                    throw new InvalidDataException(
+                        $"'{_path}': dimension {d} in the header (byte offset {4 + (4 * d)}) is {dims[d]}; every size must be positive.");
+                }
+            }
+
+            if (ProductAfterFirst(dims) > Array.MaxLength)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}': one {_what} of {string.Join("x", dims[1..])} values is larger than any array can hold; the header is probably corrupt.");
+            }
+
+            return dims;
+        }
+
+        private static long ProductAfterFirst(int[] dims)
+        {
+            long size = 1;
+            for (int i = 1; i < dims.Length; i++)
+            {
+                size *= dims[i];
+            }
+
+            return size;
+        }
+
+        /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.
+        /// Corrupt gzip data becomes an error that names the file.</summary>
+        private int Fill(Span<byte> buffer, long offset)
+        {
+            try
+            {
+                return _stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException(
+                    $"'{_path}' is not valid gzip data (while reading uncompressed byte offset {offset}): {e.Message}", e);
+            }
+        }
+
+        private static string TypeName(byte type) => type switch
+        {
+            0x09 => "signed byte",
+            0x0B => "int16",
+            0x0C => "int32",
+            0x0D => "float32",
+            0x0E => "float64",
+            _ => "unknown type",
+        };
+    }
+}

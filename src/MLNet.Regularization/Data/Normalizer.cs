@@ -1,0 +1,215 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Data;
+
+/// <summary>How <see cref="Normalizer"/> rescales each feature.</summary>
+public enum NormalizationKind
+{
+    /// <summary>Leave features as they are (offset 0, scale 1).</summary>
+    None,
+
+    /// <summary>Map the training minimum to 0 and the training maximum to 1.</summary>
+    MinMax,
+
+    /// <summary>Map the training mean to 0 and one (population) standard deviation to 1.</summary>
+    Standard,
+}
+
+/// <summary>
+/// A per-feature affine map <c>y[i] = (x[i] - Offset[i]) · Scale[i]</c>, fitted on training data only and then
+/// applied unchanged to validation, test and prediction inputs. "Feature" means a position of the flattened
+/// example, so an image gets one offset and scale per pixel.
+/// </summary>
+/// <remarks>
+/// The subtract-then-multiply form is deliberate: the ONNX exporter writes it as a <c>Sub</c> node and a
+/// <c>Mul</c> node in front of the network, so an exported model takes raw features. A feature that is
+/// constant on the training set gets scale 1 (it maps to 0 on the training set) instead of a division by zero.
+/// Instances are immutable and safe to share between threads.
+/// </remarks>
+public sealed class Normalizer
+{
+    private readonly float[] _offset;
+    private readonly float[] _scale;
+
+    private Normalizer(NormalizationKind kind, float[] offset, float[] scale)
+    {
+        Kind = kind;
+        _offset = offset;
+        _scale = scale;
+    }
+
+    /// <summary>How the parameters were (or would be) fitted.</summary>
+    public NormalizationKind Kind { get; }
+
+    /// <summary>The number of values per example this normalizer expects.</summary>
+    public int FeatureCount => _offset.Length;
+
+    /// <summary>What is subtracted from each feature.</summary>
+    public ReadOnlyMemory<float> Offset => _offset;
+
+    /// <summary>What each centred feature is multiplied by.</summary>
+    public ReadOnlyMemory<float> Scale => _scale;
+
+    /// <summary>Fits the parameters of <paramref name="kind"/> on <paramref name="train"/> (never on test data:
+    /// its statistics would leak into the model).</summary>
+    /// <param name="kind">None, MinMax or Standard.</param>
+    /// <param name="train">The training set.</param>
+    public static Normalizer Fit(NormalizationKind kind, Dataset train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        CheckKind(kind);
+        int d = train.FeatureCount;
+        int n = train.Count;
+        ReadOnlySpan<float> x = train.Features.Span;
+        var offset = new float[d];
+        var scale = new float[d];
+        switch (kind)
+        {
+            case NormalizationKind.None:
+                scale.AsSpan().Fill(1f);
+                break;
+
+            case NormalizationKind.MinMax:
+                for (int j = 0; j < d; j++)
+                {
+                    float min = float.PositiveInfinity, max = float.NegativeInfinity;
+                    for (int r = 0; r < n; r++)
+                    {
+                        float v = x[(r * d) + j];
+                        min = Math.Min(min, v);
+                        max = Math.Max(max, v);
+                    }
+
+                    offset[j] = min;
+                    scale[j] = Reciprocal((double)max - min);
+                }
+
+                break;
+
+            case NormalizationKind.Standard:
+                // Two passes in double: the mean first, then the squared deviations, so a large common offset
+                // does not swamp the variance as it can in the one-pass sum-of-squares formula.
+                var mean = new double[d];
+                var squares = new double[d];
+                for (int r = 0; r < n; r++)
+                {
+                    for (int j = 0; j < d; j++)
+                    {
+                        mean[j] += x[(r * d) + j];
+                    }
+                }
+
+                for (int j = 0; j < d; j++)
+                {
+                    mean[j] /= n;
+                }
+
+                for (int r = 0; r < n; r++)
+                {
+                    for (int j = 0; j < d; j++)
+                    {
+                        double diff = x[(r * d) + j] - mean[j];
+                        squares[j] += diff * diff;
+                    }
+                }
+
+                for (int j = 0; j < d; j++)
+                {
+                    offset[j] = (float)mean[j];
+                    scale[j] = Reciprocal(Math.Sqrt(squares[j] / n));
+                }
+
+                break;
+        }
+
+        return new Normalizer(kind, offset, scale);
+    }
+
+    /// <summary>Rebuilds a normalizer from stored parameters (for example when importing a saved model).</summary>
+    /// <param name="kind">The kind the parameters were fitted as (informational).</param>
+    /// <param name="offset">One offset per feature.</param>
+    /// <param name="scale">One scale per feature.</param>
+    public static Normalizer FromParameters(NormalizationKind kind, ReadOnlySpan<float> offset, ReadOnlySpan<float> scale)
+    {
+        CheckKind(kind);
+        if (offset.Length == 0 || offset.Length != scale.Length)
+        {
+            throw new ArgumentException(
+                $"offset and scale must have the same positive length, got {offset.Length} and {scale.Length}.", nameof(scale));
+        }
+
+        for (int i = 0; i < offset.Length; i++)
+        {
+            if (!float.IsFinite(offset[i]) || !float.IsFinite(scale[i]))
+            {
+                throw new ArgumentException(
+                    $"feature {i} has offset {offset[i]} and scale {scale[i]}; both must be finite numbers.", float.IsFinite(offset[i]) ? nameof(scale) : nameof(offset));
+            }
+        }
+
+        return new Normalizer(kind, offset.ToArray(), scale.ToArray());
+    }
+
+    /// <summary>A new dataset with normalized features; <paramref name="data"/> is left untouched.</summary>
+    /// <param name="data">Any dataset with <see cref="FeatureCount"/> values per example.</param>
+    public Dataset Apply(Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.FeatureCount != FeatureCount)
+        {
+            throw new ArgumentException(
+                $"the dataset has {data.FeatureCount} features per example, this normalizer was fitted on {FeatureCount}.", nameof(data));
+        }
+
+        var result = new float[data.Features.Length];
+        Apply(data.Features.Span, result);
+        return data.WithFeatures(new Tensor(result, data.Features.Shape.ToArray()));
+    }
+
+    /// <summary>Normalizes a batch of flattened rows. <paramref name="destination"/> may be the same memory as
+    /// <paramref name="source"/> (in place), but must not partly overlap it.</summary>
+    /// <param name="source">Rows × <see cref="FeatureCount"/> values.</param>
+    /// <param name="destination">Where the result goes; same length as the source.</param>
+    public void Apply(ReadOnlySpan<float> source, Span<float> destination)
+    {
+        int d = FeatureCount;
+        if (source.Length % d != 0)
+        {
+            throw new ArgumentException(
+                $"{source.Length} values is not a whole number of rows of {d} features.", nameof(source));
+        }
+
+        if (destination.Length != source.Length)
+        {
+            throw new ArgumentException(
+                $"destination holds {destination.Length} values, the source {source.Length}.", nameof(destination));
+        }
+
+        for (int start = 0; start < source.Length; start += d)
+        {
+            var row = destination.Slice(start, d);
+            TensorPrimitives.Subtract(source.Slice(start, d), _offset, row);
+            TensorPrimitives.Multiply(row, _scale, row);
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"Normalizer({Kind}, {FeatureCount} features)";
+
+    /// <summary>1/<paramref name="spread"/>, or 1 when the feature does not vary (or so little that the
+    /// reciprocal would not be a finite float).</summary>
+    private static float Reciprocal(double spread)
+    {
+        float r = (float)(1.0 / spread);
+        return spread > 0 && float.IsFinite(r) ? r : 1f;
+    }
+
+    private static void CheckKind(NormalizationKind kind)
+    {
+        if (!Enum.IsDefined(kind))
+        {
+            throw new ArgumentException($"unknown normalization kind {(int)kind}.", nameof(kind));
+        }
+    }
+}
