@@ -13,7 +13,7 @@ internal sealed class Batcher
     private int[] _labels = [];
     private Tensor? _gradient;
 
-    public Batcher(Dataset data, int batchSize)
+    public Batcher(Dataset data)
     {
         _data = data;
         _targetWidth = data.Task == TaskKind.Regression ? data.TargetSize : 1;

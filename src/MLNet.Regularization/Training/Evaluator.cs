@@ -10,7 +10,7 @@ internal sealed class Evaluator(Loss loss, int threads, int batchSize = 512)
 
     public (double Loss, double Accuracy) Run(Network net, Dataset data)
     {
-        var batcher = new Batcher(data, batchSize);
+        var batcher = new Batcher(data);
         double lossSum = 0;
         long correct = 0;
         int n = data.Count;

@@ -96,7 +96,7 @@ public sealed class Trainer
 
         int n = train.Count;
         int[] order = Enumerable.Range(0, n).ToArray();
-        var batcher = new Batcher(train, Math.Min(o.BatchSize, n));
+        var batcher = new Batcher(train);
         int step = 0;
         for (int epoch = 0; epoch < o.Epochs && stop == StopReason.Completed; epoch++)
         {
@@ -109,14 +109,13 @@ public sealed class Trainer
 
             double lossSum = 0;
             long correct = 0, seen = 0;
-            for (int start = 0; start < n; start += o.BatchSize)
-            {
-                int size = Math.Min(o.BatchSize, n - start);
-                if (size < 2 && n > 1)
-                {
-                    continue; // a lone last example would break batch statistics; it is reshuffled next epoch
-                }
 
+            // ⌈n / BatchSize⌉ batches whose sizes differ by at most one: no tiny last batch whose statistics
+            // would disturb batch norm, and every example is used every epoch.
+            int batches = (n + o.BatchSize - 1) / o.BatchSize, baseSize = n / batches, larger = n % batches;
+            for (int b = 0, start = 0; b < batches; b++)
+            {
+                int size = baseSize + (b < larger ? 1 : 0);
                 var (x, targets, labels) = batcher.Gather(order.AsSpan(start, size));
                 var output = net.Forward(x, ctx);
                 var grad = batcher.Gradient(output);
@@ -146,6 +145,8 @@ public sealed class Trainer
                     stop = StopReason.Cancelled;
                     break;
                 }
+
+                start += size;
             }
 
             if (stop == StopReason.Cancelled)

@@ -11,8 +11,9 @@ public sealed class TrainerOptions
     /// <summary>Passes over the training data (default 10).</summary>
     public int Epochs { get; set; } = 10;
 
-    /// <summary>Examples per mini-batch (default 128). The last batch of an epoch may be smaller; a final batch of
-    /// a single example is skipped that epoch (batch statistics need two), and reshuffled into the next.</summary>
+    /// <summary>Largest number of examples per mini-batch (default 128). An epoch of N examples runs ⌈N / BatchSize⌉
+    /// batches whose sizes differ by at most one (5,000 examples at 128 give 40 batches of 125), so there is no
+    /// tiny last batch whose statistics would throw batch normalization off.</summary>
     public int BatchSize { get; set; } = 128;
 
     /// <summary>Seed for weight initialization, shuffling, splits and every dropout mask (default 1). The same seed

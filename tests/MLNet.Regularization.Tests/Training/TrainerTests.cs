@@ -208,6 +208,24 @@ public class TrainerTests
         Assert.Equal(784L * 256 + 256 + 512 + 2570, net.ParameterCount);
     }
 
+    [Fact]
+    public void An_epoch_is_split_into_batches_of_nearly_equal_size()
+    {
+        var sizes = new List<int>();
+        new Trainer(new TrainerOptions { Epochs = 2, BatchSize = 64, Loss = new RecordingLoss(sizes) })
+            .Fit(Network.Sequential(new Dense(3)), TestData.Blobs(261, 4, 3, 13));
+        Assert.Equal([53, 52, 52, 52, 52, 53, 52, 52, 52, 52], sizes);
+    }
+
+    private sealed class RecordingLoss(List<int> sizes) : Loss
+    {
+        public override float Compute(Tensor output, ReadOnlySpan<float> targets, Tensor gradient)
+        {
+            sizes.Add(output.BatchSize);
+            return new SoftmaxCrossEntropy().Compute(output, targets, gradient);
+        }
+    }
+
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
