@@ -13,8 +13,7 @@ using MLNet.Regularization.Training;
 var options = Arguments.Parse(args);
 var (train, test) = options.DataDirectory is null
     ? SampleData.LoadFashionMnistSmall()
-    : (IdxReader.LoadDataset(Path.Combine(options.DataDirectory, "train-images-idx3-ubyte.gz"), Path.Combine(options.DataDirectory, "train-labels-idx1-ubyte.gz"), limit: options.Limit),
-       IdxReader.LoadDataset(Path.Combine(options.DataDirectory, "t10k-images-idx3-ubyte.gz"), Path.Combine(options.DataDirectory, "t10k-labels-idx1-ubyte.gz")));
+    : SampleData.LoadFashionMnist(options.DataDirectory, trainLimit: options.Limit);
 
 Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training and {test.Count:N0} test images; MLP 784-{options.Hidden}-{options.Hidden}-10, " +
                   $"Adam 1e-3, batch 128, {options.Epochs} epochs, seed {options.Seed}, {Environment.ProcessorCount} threads.");
