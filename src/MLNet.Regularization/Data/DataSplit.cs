@@ -58,6 +58,57 @@ public static class DataSplit
         return (data.Subset(train.ToArray()), data.Subset(test.ToArray()));
     }
 
+    /// <summary>
+    /// Stratified k-fold cross-validation: <paramref name="folds"/> (train, validation) pairs whose validation parts
+    /// are disjoint, cover every example once and hold each class in about the same proportion as the whole.
+    /// </summary>
+    /// <remarks>
+    /// Per class (in label order) the indices are shuffled with Fisher–Yates from one <see cref="Rng"/> seeded with
+    /// <paramref name="seed"/> and the classes are laid end to end; the example at position p of that sequence goes
+    /// to fold p mod k. So fold sizes differ by at most one, and so do any class's counts in two folds. For
+    /// regression the sequence is one shuffled group. Both parts list their examples in original order.
+    /// </remarks>
+    /// <param name="data">The data to split.</param>
+    /// <param name="folds">The number of folds k, from 2 to the number of examples.</param>
+    /// <param name="seed">The seed; the same seed gives the same folds.</param>
+    /// <exception cref="ArgumentException">k is below 2 or above the number of examples.</exception>
+    public static IReadOnlyList<(Dataset Train, Dataset Validation)> StratifiedKFold(Dataset data, int folds, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (folds < 2 || folds > data.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(folds), folds, $"k-fold cross-validation needs between 2 and {data.Count} folds (the number of examples).");
+        }
+
+        var rng = new Rng(seed);
+        int[][] groups = data.Labels is null ? [Enumerable.Range(0, data.Count).ToArray()] : GroupByLabel(data.Labels, data.ClassCount);
+        var foldOf = new int[data.Count];
+        int position = 0;
+        foreach (int[] group in groups)
+        {
+            Shuffle(group, rng);
+            foreach (int index in group)
+            {
+                foldOf[index] = position++ % folds;
+            }
+        }
+
+        var result = new (Dataset, Dataset)[folds];
+        for (int f = 0; f < folds; f++)
+        {
+            var train = new List<int>(data.Count);
+            var validation = new List<int>((data.Count / folds) + 1);
+            for (int i = 0; i < data.Count; i++)
+            {
+                (foldOf[i] == f ? validation : train).Add(i);
+            }
+
+            result[f] = (data.Subset(train.ToArray()), data.Subset(validation.ToArray()));
+        }
+
+        return result;
+    }
+
     /// <summary>The same examples in a seeded random order (a copy; the original is untouched).</summary>
     /// <param name="data">The data to shuffle.</param>
     /// <param name="seed">The seed; the same seed gives the same order.</param>

@@ -58,6 +58,10 @@ public sealed class TrainerOptions
     /// <summary>The loss; null (default) picks the one that fits the data's task.</summary>
     public Loss? Loss { get; set; }
 
+    /// <summary>A shallow copy: the same optimizer, schedule and loss objects (descriptions, safe to share), every
+    /// other setting copied, so the copy's settings can be changed without touching this instance.</summary>
+    public TrainerOptions Clone() => (TrainerOptions)MemberwiseClone();
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {

@@ -133,3 +133,32 @@ public sealed class DataSplitTests
         Assert.Equal(DataSplit.Permutation(10, 9), DataSplit.Permutation(10, 9));
     }
 }
+
+public class StratifiedKFoldTests
+{
+    [Fact]
+    public void Folds_partition_the_data_and_keep_class_proportions()
+    {
+        var data = TestData.Blobs(103, 2, 3, seed: 1);
+        var folds = DataSplit.StratifiedKFold(data, 4, seed: 7);
+        Assert.Equal(4, folds.Count);
+        Assert.Equal(103, folds.Sum(f => f.Validation.Count));
+        Assert.All(folds, f => Assert.Equal(103, f.Train.Count + f.Validation.Count));
+        Assert.All(folds, f => Assert.InRange(f.Validation.Count, 25, 26));
+
+        // Every class's count differs by at most one between folds.
+        for (int c = 0; c < 3; c++)
+        {
+            var counts = folds.Select(f => f.Validation.Labels!.Count(l => l == c)).ToList();
+            Assert.True(counts.Max() - counts.Min() <= 1, $"class {c}: {string.Join(", ", counts)}");
+        }
+
+        // Validation parts are disjoint: compare the feature rows themselves.
+        var rows = folds.SelectMany(f => Enumerable.Range(0, f.Validation.Count).Select(i => string.Join(",", f.Validation.Features.Span.Slice(i * 2, 2).ToArray()))).ToList();
+        Assert.Equal(103, rows.Distinct().Count());
+
+        // Same seed, same folds.
+        Assert.Equal(folds[1].Validation.Labels, DataSplit.StratifiedKFold(data, 4, seed: 7)[1].Validation.Labels);
+        Assert.Throws<ArgumentOutOfRangeException>(() => DataSplit.StratifiedKFold(data, 1, 0));
+    }
+}
