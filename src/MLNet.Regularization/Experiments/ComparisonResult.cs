@@ -1,0 +1,222 @@
+using MLNet.Regularization.Training;
+
+namespace MLNet.Regularization.Experiments;
+
+/// <summary>How a trial ended.</summary>
+public enum TrialStatus
+{
+    /// <summary>Every run finished; the trial is ranked.</summary>
+    Completed,
+
+    /// <summary>The time budget ran out during the trial; not ranked.</summary>
+    OutOfBudget,
+
+    /// <summary>The caller cancelled during the trial; not ranked.</summary>
+    Cancelled,
+
+    /// <summary>Training failed (for example the loss diverged); not ranked, see <see cref="TrialResult.Error"/>.</summary>
+    Failed,
+}
+
+/// <summary>Mean and sample standard deviation (n − 1 in the denominator; 0 for a single value) of a metric
+/// over a trial's runs.</summary>
+/// <param name="Mean">The mean.</param>
+/// <param name="StdDev">The sample standard deviation.</param>
+public readonly record struct MetricSummary(double Mean, double StdDev)
+{
+    /// <summary>Summarizes values (NaN for none).</summary>
+    /// <param name="values">The values.</param>
+    public static MetricSummary Of(IReadOnlyCollection<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 0)
+        {
+            return new MetricSummary(double.NaN, double.NaN);
+        }
+
+        double mean = values.Average();
+        double ss = values.Sum(v => (v - mean) * (v - mean));
+        return new MetricSummary(mean, values.Count < 2 ? 0 : Math.Sqrt(ss / (values.Count - 1)));
+    }
+
+    /// <summary>"mean ± std" with the given format, such as <c>0.8512 ± 0.0041</c>.</summary>
+    /// <param name="format">A numeric format string (default F4).</param>
+    public string Format(string format = "F4") =>
+        $"{Mean.ToString(format, System.Globalization.CultureInfo.InvariantCulture)} ± {StdDev.ToString(format, System.Globalization.CultureInfo.InvariantCulture)}";
+}
+
+/// <summary>One training run of a trial: one seed on one split.</summary>
+/// <param name="Seed">The training seed.</param>
+/// <param name="Fold">Zero-based fold (0 for holdout).</param>
+/// <param name="Validation">Metrics on the validation part, in inference mode.</param>
+/// <param name="TrainAccuracy">Accuracy on the training part in inference mode (dropout off), for the
+/// generalization gap.</param>
+/// <param name="TrainLoss">Log-loss on the training part in inference mode.</param>
+/// <param name="History">Every epoch of the run, with training and validation loss.</param>
+/// <param name="Seconds">Wall-clock seconds of the run, training and scoring.</param>
+public sealed record RunResult(int Seed, int Fold, ClassificationMetrics Validation, double TrainAccuracy, double TrainLoss, TrainingHistory History, double Seconds)
+{
+    /// <summary>Train accuracy minus validation accuracy.</summary>
+    public double GeneralizationGap => TrainAccuracy - Validation.Accuracy;
+}
+
+/// <summary>A configuration's outcome: every run, the summaries the leaderboard shows, and (when completed) the
+/// model of its best run.</summary>
+public sealed class TrialResult
+{
+    internal TrialResult(int index, ComparisonConfiguration configuration, TrialStatus status, IReadOnlyList<RunResult> runs, TrainedModel? model, RunResult? bestRun, string? error, double seconds, RankingMetric metric)
+    {
+        Index = index;
+        Name = configuration.Name;
+        Spec = configuration.Spec;
+        Status = status;
+        Runs = runs;
+        Model = model;
+        BestRun = bestRun;
+        Error = error;
+        Seconds = seconds;
+        Accuracy = MetricSummary.Of(runs.Select(r => r.Validation.Accuracy).ToArray());
+        LogLoss = MetricSummary.Of(runs.Select(r => r.Validation.LogLoss).ToArray());
+        MacroF1 = MetricSummary.Of(runs.Select(r => r.Validation.MacroF1).ToArray());
+        CalibrationError = MetricSummary.Of(runs.Select(r => r.Validation.ExpectedCalibrationError).ToArray());
+        TrainAccuracy = MetricSummary.Of(runs.Select(r => r.TrainAccuracy).ToArray());
+        GeneralizationGap = MetricSummary.Of(runs.Select(r => r.GeneralizationGap).ToArray());
+        Score = Get(metric);
+    }
+
+    /// <summary>One-based position in the order the trials ran.</summary>
+    public int Index { get; }
+
+    /// <summary>The configuration's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The spec of the configuration, if it was made from one.</summary>
+    public ModelSpec? Spec { get; }
+
+    /// <summary>How the trial ended; only <see cref="TrialStatus.Completed"/> trials are ranked.</summary>
+    public TrialStatus Status { get; }
+
+    /// <summary>Why the trial failed, or null.</summary>
+    public string? Error { get; }
+
+    /// <summary>The finished runs (all seeds × folds for a completed trial; those that finished otherwise).</summary>
+    public IReadOnlyList<RunResult> Runs { get; }
+
+    /// <summary>The model of the run with the best validation score (null unless completed).</summary>
+    public TrainedModel? Model { get; }
+
+    /// <summary>The run <see cref="Model"/> comes from (null unless completed).</summary>
+    public RunResult? BestRun { get; }
+
+    /// <summary>One-based leaderboard rank, or 0 when not ranked.</summary>
+    public int Rank { get; internal set; }
+
+    /// <summary>Wall-clock seconds of the trial.</summary>
+    public double Seconds { get; }
+
+    /// <summary>Validation accuracy over the runs.</summary>
+    public MetricSummary Accuracy { get; }
+
+    /// <summary>Validation log-loss over the runs.</summary>
+    public MetricSummary LogLoss { get; }
+
+    /// <summary>Validation macro-F1 over the runs.</summary>
+    public MetricSummary MacroF1 { get; }
+
+    /// <summary>Validation expected calibration error (15 bins) over the runs.</summary>
+    public MetricSummary CalibrationError { get; }
+
+    /// <summary>Training-set accuracy in inference mode over the runs.</summary>
+    public MetricSummary TrainAccuracy { get; }
+
+    /// <summary>Train accuracy − validation accuracy over the runs.</summary>
+    public MetricSummary GeneralizationGap { get; }
+
+    /// <summary>The ranking metric's summary.</summary>
+    public MetricSummary Score { get; }
+
+    /// <summary>The summary of any ranking metric.</summary>
+    /// <param name="metric">The metric.</param>
+    public MetricSummary Get(RankingMetric metric) => metric switch
+    {
+        RankingMetric.Accuracy => Accuracy,
+        RankingMetric.LogLoss => LogLoss,
+        RankingMetric.MacroF1 => MacroF1,
+        _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, "unknown metric."),
+    };
+
+    /// <inheritdoc />
+    public override string ToString() => $"#{Index} {Name}: {Status}, {Score.Format()}";
+}
+
+/// <summary>
+/// What a comparison found: every trial in the order it ran, the ranked leaderboard of the completed ones, and the
+/// best model.
+/// </summary>
+/// <remarks>
+/// The best model is the model of the leader's best run (the seed and fold with the best validation score), not a
+/// refit on all the data: a refit would cost another training run outside the budget, and would leave no held-out
+/// data to check the exported model against. Its validation figures are those of <see cref="BestRun"/>; since that
+/// run was selected on them they are slightly optimistic, so measure the model on separate test data for an honest
+/// number.
+/// </remarks>
+public sealed class ComparisonResult
+{
+    internal ComparisonResult(ComparisonOptions options, IReadOnlyList<TrialResult> trials, bool cancelled, bool budgetExhausted, TimeSpan elapsed, int trainCount, int validationCount)
+    {
+        Options = options;
+        Trials = trials;
+        Cancelled = cancelled;
+        BudgetExhausted = budgetExhausted;
+        Elapsed = elapsed;
+        TrainCount = trainCount;
+        ValidationCount = validationCount;
+        bool higher = ComparisonOptions.HigherIsBetter(options.Metric);
+        var ranked = trials.Where(t => t.Status == TrialStatus.Completed)
+            .OrderBy(t => higher ? -t.Score.Mean : t.Score.Mean)
+            .ThenBy(t => t.Index)
+            .ToList();
+        for (int i = 0; i < ranked.Count; i++)
+        {
+            ranked[i].Rank = i + 1;
+        }
+
+        Leaderboard = ranked;
+    }
+
+    /// <summary>The options the comparison ran with.</summary>
+    public ComparisonOptions Options { get; }
+
+    /// <summary>The ranking metric.</summary>
+    public RankingMetric Metric => Options.Metric;
+
+    /// <summary>Every trial that started, in order.</summary>
+    public IReadOnlyList<TrialResult> Trials { get; }
+
+    /// <summary>Completed trials, best first.</summary>
+    public IReadOnlyList<TrialResult> Leaderboard { get; }
+
+    /// <summary>The leader, or null when no trial completed.</summary>
+    public TrialResult? Best => Leaderboard.Count > 0 ? Leaderboard[0] : null;
+
+    /// <summary>The leader's model (see the remarks), or null.</summary>
+    public TrainedModel? BestModel => Best?.Model;
+
+    /// <summary>The run the best model comes from, with its own validation metrics, or null.</summary>
+    public RunResult? BestRun => Best?.BestRun;
+
+    /// <summary>True when the caller's cancellation token stopped the comparison.</summary>
+    public bool Cancelled { get; }
+
+    /// <summary>True when the time budget stopped the comparison.</summary>
+    public bool BudgetExhausted { get; }
+
+    /// <summary>Wall-clock time of the comparison.</summary>
+    public TimeSpan Elapsed { get; }
+
+    /// <summary>Training examples per run (of the first fold for k-fold).</summary>
+    public int TrainCount { get; }
+
+    /// <summary>Validation examples per run (of the first fold for k-fold).</summary>
+    public int ValidationCount { get; }
+}
