@@ -177,7 +177,7 @@ public static class HtmlReport
         int maxEpoch = Math.Max(2, curves.Max(c => Math.Max(c.Train.Length, c.Validation.Length)));
         double lo = all.Count == 0 ? 0 : all.Min(), hi = all.Count == 0 ? 1 : all.Max();
         var (yMin, yMax, yTicks) = NiceScale(Math.Max(0, lo - (0.05 * (hi - lo))), hi + (0.05 * (hi - lo)));
-        var plot = new Plot(900, 380, 64, 24, 24, 48, 1, maxEpoch, yMin, yMax);
+        var plot = new Plot(1040, 400, 64, 24, 24, 48, 1, maxEpoch, yMin, yMax);
 
         html.Append("<h2>Learning curves</h2>\n<figure>\n")
             .Append(F($"<svg class=\"chart learning-curves\" viewBox=\"0 0 {plot.Width} {plot.Height}\" width=\"{plot.Width}\" height=\"{plot.Height}\" role=\"img\" aria-label=\"training and validation loss per epoch\">\n"));
@@ -236,7 +236,7 @@ public static class HtmlReport
         }
 
         var (xMin, xMax, ticks) = NiceScale(lo * 100, hi * 100);
-        double X(double points) => Label + ((points - xMin) / (xMax - xMin) * (Width - Label - 20));
+        double X(double points) => Label + ((points - xMin) / (xMax - xMin) * (Width - Label - 48));
         html.Append("<figure class=\"half\">\n<h3>Generalization gap</h3>\n")
             .Append(F($"<svg class=\"chart gap\" viewBox=\"0 0 {Width} {height}\" width=\"{Width}\" height=\"{height}\" role=\"img\" aria-label=\"generalization gap per configuration\">\n"));
         foreach (double t in ticks)
@@ -361,7 +361,8 @@ public static class HtmlReport
 
         double raw = (hi - lo) / 5;
         double magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
-        double step = raw / magnitude switch { < 1.5 => 1, < 3 => 2, < 7 => 5, _ => 10 } * magnitude;
+        double normalized = raw / magnitude;
+        double step = normalized switch { < 1.5 => 1, < 3 => 2, < 7 => 5, _ => 10 } * magnitude;
         double min = Math.Floor(lo / step) * step, max = Math.Ceiling(hi / step) * step;
         var ticks = new List<double>();
         for (double t = min; t <= max + (step / 2); t += step)
@@ -425,25 +426,26 @@ h3 { font-size: 15px; margin: 0 0 6px; }
 .best { font-size: 15px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .leaderboard { width: 100%; }
-.leaderboard th, .leaderboard td { padding: 5px 8px; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
+.leaderboard th, .leaderboard td { white-space: nowrap; padding: 5px 8px; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 .leaderboard th:nth-child(2), .leaderboard td:nth-child(2) { text-align: left; }
 .leaderboard thead th { border-bottom: 2px solid #ccc; font-weight: 600; }
 .leaderboard td.key { font-weight: 600; }
 .leaderboard .sd { color: #888; font-weight: normal; font-size: 12px; }
-.leaderboard .spec { color: #888; font-size: 11.5px; }
+.leaderboard .spec { color: #888; font-size: 11.5px; white-space: normal; }
 .leaderboard tr.unranked td { color: #999; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 7px; vertical-align: -1px; }
 figure { margin: 0; }
 .row { display: flex; flex-wrap: wrap; gap: 28px; margin-top: 28px; }
 .half { flex: 1 1 440px; }
 svg.chart { display: block; max-width: 100%; height: auto; }
+svg.learning-curves { width: 100%; }
 svg .grid { stroke: #ececec; stroke-width: 1; }
 svg .axis { stroke: #888; stroke-width: 1; }
 svg text { font-size: 11.5px; fill: #555; }
 svg .axis-label { font-size: 12.5px; fill: #333; }
 svg .label { fill: #333; }
 svg .bin { fill: #4e79a7; fill-opacity: 0.85; }
-svg .miscalibration { fill: #e15759; fill-opacity: 0.35; }
+svg .miscalibration { fill: #e15759; fill-opacity: 0.25; stroke: #e15759; stroke-width: 1; }
 svg .diagonal { stroke: #555; stroke-dasharray: 4 4; }
 .legend { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 13px; }
 .confusion th, .confusion td { padding: 4px 8px; text-align: right; border: 1px solid #eee; font-size: 12.5px; }
