@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MLNet.Regularization.Tensors;
 
@@ -102,9 +103,33 @@ internal static partial class Gemm
     /// <summary><c>dst[p·width + r] = src[r·ld + p]</c> for r &lt; valid, zero for valid ≤ r &lt; width.</summary>
     private static unsafe void PackInterleave(float* dst, float* src, int ld, int valid, int width, int kc)
     {
-        // Read each source row contiguously and scatter it with stride `width` into the panel, which is
-        // small enough (≤ 32 KB) to stay in L1 while it is written.
-        for (int r = 0; r < valid; r++)
+        int r = 0;
+        if (Avx.IsSupported && width % 8 == 0)
+        {
+            // Groups of 8 source rows: transpose 8×8 squares in registers and store whole k steps.
+            for (; r + 8 <= valid; r += 8)
+            {
+                float* s = src + (nint)r * ld;
+                float* d = dst + r;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    Transpose8x8(s + p, ld, d + (nint)p * width, width);
+                }
+
+                for (; p < kc; p++)
+                {
+                    for (int x = 0; x < 8; x++)
+                    {
+                        d[(nint)p * width + x] = s[(nint)x * ld + p];
+                    }
+                }
+            }
+        }
+
+        // Leftover rows: read each contiguously and scatter it with stride `width` into the panel, which
+        // is small enough (≤ 32 KB) to stay in L1 while it is written.
+        for (; r < valid; r++)
         {
             float* s = src + (nint)r * ld;
             float* d = dst + r;
@@ -121,6 +146,45 @@ internal static partial class Gemm
                 new Span<float>(dst + (nint)p * width + valid, width - valid).Clear();
             }
         }
+    }
+
+    /// <summary>
+    /// Transposes the 8×8 square at <paramref name="src"/> (rows <paramref name="ld"/> apart): column p of
+    /// the source becomes the 8 floats at <c>dst + p·dstStride</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, int ld, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src);
+        Vector256<float> r1 = Avx.LoadVector256(src + ld);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * (nint)ld);
+        Vector256<float> r3 = Avx.LoadVector256(src + 3 * (nint)ld);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * (nint)ld);
+        Vector256<float> r5 = Avx.LoadVector256(src + 5 * (nint)ld);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * (nint)ld);
+        Vector256<float> r7 = Avx.LoadVector256(src + 7 * (nint)ld);
+
+        // Interleave pairs of rows (per 128-bit lane): t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+
+        // Gather four rows per column (per lane): s0 = a0 b0 c0 d0 | a4 b4 c4 d4, and so on.
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+
+        // Join the low lanes (columns 0-3) and the high lanes (columns 4-7) of the two row quartets.
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * (nint)dstStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * (nint)dstStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>
