@@ -8,7 +8,7 @@ namespace MLNet.Regularization.Tensors;
 internal static partial class Gemm
 {
     /// <summary>Largest MR·NR of any kernel: the size of the stack tile used for edge tiles.</summary>
-    private const int MaxTile = 8 * 32;
+    private const int MaxTile = 16 * 32;
 
     /// <summary>
     /// A micro-kernel computes one MR×NR tile of C from an MR-row micro-panel of A and an NR-column
@@ -192,7 +192,7 @@ internal static partial class Gemm
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe void Store(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, bool readC)
+        internal static unsafe void Store(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, bool readC)
         {
             Vector512<float> r = Avx512F.Multiply(acc, alpha);
             if (readC)
@@ -201,6 +201,89 @@ internal static partial class Gemm
             }
 
             Vector512.Store(r, c);
+        }
+    }
+
+    /// <summary>
+    /// AVX-512 kernel for narrow products (n ≤ 16, e.g. a classifier's output layer): 16×16 tile in 16 zmm
+    /// accumulators, 1 B load and 16 broadcasts per k step, so a 10-column C wastes 6 lanes, not 22.
+    /// Each element sees exactly the operations of <see cref="Kernel512"/>, so the two give identical bits.
+    /// </summary>
+    private readonly struct Kernel512Narrow : IMicroKernel
+    {
+        public static int MR => 16;
+
+        public static int NR => 16;
+
+        public static int MC => 256;
+
+        public static int NC => 2048;
+
+        public static int KC => 256;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void Run(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, bool readC)
+        {
+            Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+            Vector512<float> c04 = default, c05 = default, c06 = default, c07 = default;
+            Vector512<float> c08 = default, c09 = default, c10 = default, c11 = default;
+            Vector512<float> c12 = default, c13 = default, c14 = default, c15 = default;
+
+            for (int p = 0; p < kc; p++)
+            {
+                Vector512<float> b0 = Vector512.Load(b);
+                c00 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c01);
+                c02 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c02);
+                c03 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c03);
+                c04 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c04);
+                c05 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c05);
+                c06 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c06);
+                c07 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c07);
+                c08 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c08);
+                c09 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c09);
+                c10 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11);
+                c12 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[12]), b0, c12);
+                c13 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[13]), b0, c13);
+                c14 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[14]), b0, c14);
+                c15 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[15]), b0, c15);
+                a += 16;
+                b += 16;
+            }
+
+            Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
+            Kernel512.Store(c, c00, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c01, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c02, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c03, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c04, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c05, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c06, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c07, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c08, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c09, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c10, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c11, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c12, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c13, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c14, va, vb, readC);
+            c += ldc;
+            Kernel512.Store(c, c15, va, vb, readC);
         }
     }
 

@@ -9,7 +9,7 @@ internal enum GemmPath
     /// <summary>The widest kernel the hardware supports.</summary>
     Auto,
 
-    /// <summary>AVX-512F kernel: 8 rows × 32 columns of C per micro-tile.</summary>
+    /// <summary>AVX-512F kernel: 8 rows × 32 columns of C per micro-tile (16 × 16 when C has ≤ 16 columns).</summary>
     Vector512,
 
     /// <summary>AVX2 + FMA kernel: 6 rows × 16 columns of C per micro-tile.</summary>
@@ -89,9 +89,11 @@ internal static partial class Gemm
 
         fixed (float* pa = a, pb = b, pc = c)
         {
+            GemmPath resolved = Resolve(path);
             var job = new Job
             {
-                Path = Resolve(path),
+                Path = resolved,
+                Narrow = resolved == GemmPath.Vector512 && n <= Kernel512Narrow.NR,
                 TransA = transA,
                 TransB = transB,
                 M = m,
@@ -113,7 +115,7 @@ internal static partial class Gemm
                 // Split the larger of m and n: the other operand is packed by every thread, so the
                 // duplicated packing (m·k or k·n values) is the smaller one.
                 job.SplitColumns = n >= m;
-                (int mr, int nr) = TileShape(job.Path);
+                (int mr, int nr) = TileShape(in job);
                 int units = job.SplitColumns ? DivCeil(n, nr) : DivCeil(m, mr);
                 parts = Math.Min(threads, units);
             }
@@ -176,9 +178,10 @@ internal static partial class Gemm
         };
     }
 
-    /// <summary>The MR×NR micro-tile of a resolved path (the partition unit for threads).</summary>
-    private static (int Mr, int Nr) TileShape(GemmPath path) => path switch
+    /// <summary>The MR×NR micro-tile of a job's kernel (the partition unit for threads).</summary>
+    private static (int Mr, int Nr) TileShape(in Job job) => job.Path switch
     {
+        GemmPath.Vector512 when job.Narrow => (Kernel512Narrow.MR, Kernel512Narrow.NR),
         GemmPath.Vector512 => (Kernel512.MR, Kernel512.NR),
         GemmPath.Vector256 => (Kernel256.MR, Kernel256.NR),
         _ => (KernelScalar.MR, KernelScalar.NR),
@@ -189,6 +192,9 @@ internal static partial class Gemm
     {
         switch (job.Path)
         {
+            case GemmPath.Vector512 when job.Narrow:
+                Blocked<Kernel512Narrow>(in job, r0, r1, c0, c1);
+                break;
             case GemmPath.Vector512:
                 Blocked<Kernel512>(in job, r0, r1, c0, c1);
                 break;
@@ -204,7 +210,7 @@ internal static partial class Gemm
     /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/> of a job split by rows or columns.</summary>
     private static void ExecutePart(in Job job, int part, int parts)
     {
-        (int mr, int nr) = TileShape(job.Path);
+        (int mr, int nr) = TileShape(in job);
         if (job.SplitColumns)
         {
             (int lo, int hi) = Share(DivCeil(job.N, nr), part, parts);
@@ -281,6 +287,9 @@ internal static partial class Gemm
     {
         public GemmPath Path;
         public bool TransA, TransB, SplitColumns;
+
+        /// <summary>Use the 16-column AVX-512 kernel: C has at most 16 columns.</summary>
+        public bool Narrow;
         public int M, N, K, Lda, Ldb, Ldc;
         public float Alpha, Beta;
         public float* A, B, C;

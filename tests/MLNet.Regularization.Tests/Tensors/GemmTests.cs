@@ -109,8 +109,9 @@ public class GemmTests
         GemmPath path = Enum.Parse<GemmPath>(pathName);
         var rng = new Random(11);
 
-        // Wide (split by columns), tall (split by rows), and square shapes; k spans several k blocks.
-        foreach ((int m, int n, int k) in new[] { (130, 1030, 520), (517, 300, 300), (256, 256, 777) })
+        // Wide (split by columns), tall (split by rows), square, and narrow (the 16-column kernel) shapes;
+        // k spans several k blocks.
+        foreach ((int m, int n, int k) in new[] { (130, 1030, 520), (517, 300, 300), (256, 256, 777), (700, 10, 300) })
         {
             foreach ((float alpha, float beta) in new[] { (1f, 0f), (0.5f, 2f) })
             {
@@ -131,6 +132,48 @@ public class GemmTests
                 // And the result is right, not merely reproducible.
                 initialC.CopyTo(p.C, 0);
                 p.CheckAgainstReference(path, alpha, beta, threads: 2, $"{path} {m}x{n}x{k} threads=2");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void ConcurrentCallersGetTheSameBits(string pathName)
+    {
+        // Several threads ask for 2 workers at once: one owns the worker pool, the others run alone.
+        GemmPath path = Enum.Parse<GemmPath>(pathName);
+        var rng = new Random(13);
+        Problem[] problems = Enumerable.Range(0, 4)
+            .Select(i => Problem.Create(rng, transA: i % 2 == 1, transB: i >= 2, 150 + i, 200 - i, 300, pad: 0))
+            .ToArray();
+        float[][] initial = problems.Select(p => (float[])p.C.Clone()).ToArray();
+        int[][] expected = problems.Select(p =>
+        {
+            p.Run(path, 1f, 0.5f, threads: 1);
+            return MemoryMarshal.Cast<float, int>(p.C).ToArray();
+        }).ToArray();
+
+        for (int round = 0; round < 5; round++)
+        {
+            for (int i = 0; i < problems.Length; i++)
+            {
+                initial[i].CopyTo(problems[i].C, 0);
+            }
+
+            Parallel.For(0, problems.Length, new ParallelOptions { MaxDegreeOfParallelism = problems.Length }, i =>
+            {
+                for (int repeat = 0; repeat < 3; repeat++)
+                {
+                    initial[i].CopyTo(problems[i].C, 0);
+                    problems[i].Run(path, 1f, 0.5f, threads: 2);
+                }
+            });
+
+            for (int i = 0; i < problems.Length; i++)
+            {
+                Assert.True(
+                    expected[i].AsSpan().SequenceEqual(MemoryMarshal.Cast<float, int>(problems[i].C)),
+                    $"{path}: concurrent call {i} in round {round} differs from the sequential result");
             }
         }
     }
