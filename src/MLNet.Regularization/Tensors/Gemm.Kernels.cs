@@ -7,6 +7,12 @@ namespace MLNet.Regularization.Tensors;
 /// <summary>The blocked driver and the register-blocked micro-kernels.</summary>
 internal static partial class Gemm
 {
+    /// <summary>
+    /// Depth of the k blocks of every FMA path (the AVX-512 and AVX2 kernels and row streaming): sharing it
+    /// makes them all compute an element of C with the same operations, whichever of them runs.
+    /// </summary>
+    private const int FmaKBlock = 256;
+
     /// <summary>Largest MR·NR of any kernel: the size of the stack tile used for edge tiles.</summary>
     private const int MaxTile = 16 * 32;
 
@@ -123,7 +129,7 @@ internal static partial class Gemm
 
         public static int NC => 2048;
 
-        public static int KC => 256;
+        public static int KC => FmaKBlock;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static unsafe void Run(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, bool readC)
@@ -219,7 +225,7 @@ internal static partial class Gemm
 
         public static int NC => 2048;
 
-        public static int KC => 256;
+        public static int KC => FmaKBlock;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static unsafe void Run(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, bool readC)
@@ -298,7 +304,7 @@ internal static partial class Gemm
 
         public static int NC => 2048;
 
-        public static int KC => 256;
+        public static int KC => FmaKBlock;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static unsafe void Run(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, bool readC)

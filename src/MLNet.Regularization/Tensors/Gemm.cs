@@ -94,6 +94,7 @@ internal static partial class Gemm
             {
                 Path = resolved,
                 Narrow = resolved == GemmPath.Vector512 && n <= Kernel512Narrow.NR,
+                RowStreaming = resolved != GemmPath.Scalar && !transB && m <= RowStreamingMaxRows,
                 TransA = transA,
                 TransB = transB,
                 M = m,
@@ -190,6 +191,12 @@ internal static partial class Gemm
     /// <summary>Runs one thread's share of a job: the C block rows [r0, r1) × columns [c0, c1).</summary>
     private static void Execute(in Job job, int r0, int r1, int c0, int c1)
     {
+        if (job.RowStreaming)
+        {
+            RowStreaming(in job, r0, r1, c0, c1);
+            return;
+        }
+
         switch (job.Path)
         {
             case GemmPath.Vector512 when job.Narrow:
@@ -290,6 +297,9 @@ internal static partial class Gemm
 
         /// <summary>Use the 16-column AVX-512 kernel: C has at most 16 columns.</summary>
         public bool Narrow;
+
+        /// <summary>Skip packing and stream B (see <see cref="RowStreaming"/>): C has at most 4 rows.</summary>
+        public bool RowStreaming;
         public int M, N, K, Lda, Ldb, Ldc;
         public float Alpha, Beta;
         public float* A, B, C;
