@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace MLNet.Regularization.Tensors;
@@ -67,13 +68,23 @@ internal static partial class Gemm
         }
     }
 
+    /// <summary>
+    /// One worker thread. Waking a blocked thread costs tens of microseconds (far more in a VM, where the
+    /// idle core may be descheduled), so both sides spin briefly before blocking: the worker for
+    /// <see cref="IdleSpinMicroseconds"/> after each part, since training calls GEMM back to back, and the
+    /// caller for <see cref="FinishSpinMicroseconds"/> while the worker finishes a part as long as its own.
+    /// </summary>
     private sealed class Worker
     {
+        private const int IdleSpinMicroseconds = 1000;
+        private const int FinishSpinMicroseconds = 2000;
+
         private readonly SemaphoreSlim _start = new(0, 1);
         private readonly ManualResetEventSlim _done = new(false);
         private Job _job;
         private int _part, _parts;
         private ExceptionDispatchInfo? _failure;
+        private int _posted, _finished; // 0 or 1, read and written with Volatile
 
         public Worker(int index)
         {
@@ -85,21 +96,27 @@ internal static partial class Gemm
             thread.Start();
         }
 
-        /// <summary>Hands the worker its part; the semaphore release publishes the fields to it.</summary>
+        /// <summary>Hands the worker its part; the volatile write (and the semaphore) publish the fields to it.</summary>
         public void Post(in Job job, int part, int parts)
         {
             _job = job;
             _part = part;
             _parts = parts;
             _failure = null;
+            Volatile.Write(ref _finished, 0);
             _done.Reset();
+            Volatile.Write(ref _posted, 1);
             _start.Release();
         }
 
-        /// <summary>Blocks until the posted part is done; returns its failure, if any.</summary>
+        /// <summary>Waits until the posted part is done; returns its failure, if any.</summary>
         public ExceptionDispatchInfo? Wait()
         {
-            _done.Wait();
+            if (!SpinUntil(ref _finished, FinishSpinMicroseconds))
+            {
+                _done.Wait();
+            }
+
             return _failure;
         }
 
@@ -107,7 +124,11 @@ internal static partial class Gemm
         {
             while (true)
             {
+                // Spin for a while so that a post arriving soon is picked up without a wake-up; the
+                // semaphore wait below then returns at once (or blocks when the spin ran out).
+                SpinUntil(ref _posted, IdleSpinMicroseconds);
                 _start.Wait();
+                Volatile.Write(ref _posted, 0);
                 try
                 {
                     ExecutePart(in _job, _part, _parts);
@@ -118,9 +139,32 @@ internal static partial class Gemm
                 }
                 finally
                 {
+                    Volatile.Write(ref _finished, 1);
                     _done.Set();
                 }
             }
+        }
+
+        /// <summary>
+        /// Spins until <paramref name="flag"/> is set or the time is up. <see cref="SpinWait"/> soon starts
+        /// yielding the core, so that when more threads are runnable than there are cores (another process
+        /// busy on the second core), the thread we wait for is not kept off the CPU by our spinning.
+        /// </summary>
+        private static bool SpinUntil(ref int flag, int microseconds)
+        {
+            long deadline = Stopwatch.GetTimestamp() + microseconds * Stopwatch.Frequency / 1_000_000;
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref flag) == 0)
+            {
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    return false;
+                }
+
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+
+            return true;
         }
     }
 }
