@@ -55,7 +55,8 @@ internal static partial class Gemm
                     ExceptionDispatchInfo? failure = null;
                     for (int part = 1; part < parts; part++)
                     {
-                        failure ??= s_workers[part - 1].Wait();
+                        ExceptionDispatchInfo? partFailure = s_workers[part - 1].Wait(); // always wait
+                        failure ??= partFailure;
                     }
 
                     failure?.Throw();
