@@ -94,8 +94,16 @@ public sealed class DropConnectDense : Layer
         var y = ctx.Buffer(this, 0, [batch, Units]);
         if (!ctx.IsStochastic || Rate == 0f)
         {
-            float scale = 1f - Rate;
-            Gemm.Multiply(false, true, batch, Units, inputs, scale, x.Span, inputs, Weight.Value.Span, inputs, 0f, y.Span, Units, ctx.Threads);
+            // The expected weights (1 − rate)·W formed element by element, then one plain GEMM: exactly what the
+            // inference network's Dense (InferenceFolding) and the exported Gemm compute, bit for bit.
+            var weights = Weight.Value;
+            if (Rate != 0f)
+            {
+                weights = ctx.Buffer(this, 3, Weight.Value.Shape);
+                TensorPrimitives.Multiply(Weight.Value.Span, 1f - Rate, weights.Span);
+            }
+
+            Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, weights.Span, inputs, 0f, y.Span, Units, ctx.Threads);
             Dense.AddRowVector(y.Span, Bias.Value.Span);
             if (ctx.IsTraining)
             {
