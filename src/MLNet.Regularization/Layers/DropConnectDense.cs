@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -171,6 +172,27 @@ public sealed class DropConnectDense : Layer
     {
         var y = ctx.Buffer(this, 0, [x.BatchSize, Units]);
         return ForwardMasked(x, mask, y, ctx);
+    }
+
+    /// <summary>ONNX, inference: <c>Gemm</c> with the expected weights (1 − rate)·W (the exporter normally meets this
+    /// layer already turned into such a Dense by inference folding). Monte Carlo: the weights are masked afresh on
+    /// every run, <c>Gemm(x, W ⊙ Cast(mask), b)</c>, where <c>mask</c> is the keep mask (Bernoulli(1 − rate)) that an
+    /// active ONNX <c>Dropout</c> draws over W; one mask serves all rows of the batch, as in
+    /// <see cref="DropConnectMaskMode.PerMiniBatch"/> (run one example at a time for per-example masks).</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        string bias = g.AddInitializer("bias", Bias.Value.Span, Bias.Value.Shape);
+        if (!ctx.MonteCarlo || Rate == 0f)
+        {
+            g.Then("Gemm", [g.AddInitializer("expected_weight", ExpectedWeights().Span, Weight.Value.Shape), bias], OnnxAttribute.Int("transB", 1));
+            return;
+        }
+
+        string w = g.AddInitializer("weight", Weight.Value.Span, Weight.Value.Shape);
+        string[] dropped = g.AddNode("Dropout", [w, g.AddScalar("ratio", Rate), g.AddBoolScalar("training_mode", true)], 2, Dropout.SeedAttribute(ctx));
+        string mask = g.AddNode("Cast", [dropped[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
+        string masked = g.AddNode("Mul", [w, mask]);
+        g.Then("Gemm", [masked, bias], OnnxAttribute.Int("transB", 1));
     }
 
     /// <inheritdoc />

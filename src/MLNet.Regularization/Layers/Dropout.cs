@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -105,6 +106,39 @@ public sealed class Dropout : Layer
         _mask = mask;
         return y;
     }
+
+    /// <summary>ONNX, inference: nothing for inverted dropout, <c>Mul(x, 1 − rate)</c> for classic dropout. Monte Carlo:
+    /// an active <c>Dropout(x, ratio, training_mode = true)</c>. ONNX Dropout is inverted (kept units scaled by
+    /// 1/(1 − ratio)), which is this layer's inverted variant exactly; the classic variant keeps units unscaled, so it
+    /// takes Dropout's second output, the keep mask, and computes <c>x ⊙ Cast(mask)</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (ctx.MonteCarlo && Rate > 0f)
+        {
+            string[] inputs = [g.Current, g.AddScalar("ratio", Rate), g.AddBoolScalar("training_mode", true)];
+            if (Variant == DropoutVariant.Inverted)
+            {
+                g.Current = g.AddNode("Dropout", inputs, 1, SeedAttribute(ctx))[0];
+            }
+            else
+            {
+                string[] outputs = g.AddNode("Dropout", inputs, 2, SeedAttribute(ctx));
+                string mask = g.AddNode("Cast", [outputs[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
+                g.Then("Mul", [mask]);
+            }
+
+            return;
+        }
+
+        if (InferenceScale != 1f)
+        {
+            g.Then("Mul", [g.AddScalar("keep", InferenceScale)]);
+        }
+    }
+
+    /// <summary>Dropout's integer <c>seed</c> attribute when the export is seeded, otherwise none.</summary>
+    internal static OnnxAttribute[] SeedAttribute(OnnxExportContext ctx) =>
+        ctx.NextSeed() is int seed ? [OnnxAttribute.Int("seed", seed)] : [];
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Dropout(Rate, Variant);

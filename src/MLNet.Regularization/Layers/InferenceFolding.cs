@@ -54,22 +54,7 @@ internal static class InferenceFolding
             }
         }
 
-        var result = Network.Sequential(steps.Select(s => s.Layer).ToArray()).Build(source.InputShape, new Rng(0));
-        foreach (var (layer, values) in steps)
-        {
-            var targets = layer.Parameters.Select(p => p.Value).Concat(layer.State).ToList();
-            if (targets.Count != values.Length)
-            {
-                throw new InvalidOperationException($"{layer.Name}: {values.Length} tensors to copy into {targets.Count}.");
-            }
-
-            for (int i = 0; i < values.Length; i++)
-            {
-                values[i].CopyTo(targets[i].Span);
-            }
-        }
-
-        return result;
+        return Network.Assemble(source.InputShape, steps);
     }
 
     /// <summary>W' = s·W row by row and b' = (b − mean)·s + β with s = γ/√(var + ε).</summary>
