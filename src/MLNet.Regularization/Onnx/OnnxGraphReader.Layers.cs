@@ -191,24 +191,36 @@ internal sealed partial class OnnxGraphReader
         Advance(node);
     }
 
-    // Monte Carlo dropout: Dropout(x, ratio, true) (inverted), or its mask → Cast → Mul(x, mask) (classic).
+    // Monte Carlo dropout: Dropout(x, ratio, true) → mask → Cast → [Mul(·, 1/(1 − ratio)) for inverted] → Mul(x, ·).
     private void ReadDropout(NodeProto node)
     {
         float rate = DropoutInputs(node);
-        if (node.Output.Count == 1 || (node.Output.Count == 2 && node.Output[1].Length == 0))
+        if (node.Output.Count != 2 || node.Output[1].Length == 0)
         {
-            _layers.Add((new Dropout(rate, DropoutVariant.Inverted), []));
-            Advance(node);
-            return;
+            throw Fail(node, "a Monte Carlo Dropout must output its mask, which the exporter applies explicitly.");
         }
 
         string x = _current;
         var cast = Next(node, "Cast", 1, [node.Output[1]]);
         RequireCastToFloat(cast);
-        var mul = Next(cast, "Mul", 2, [x, cast.Output[0]]);
-        _layers.Add((new Dropout(rate, DropoutVariant.Classic), []));
-        _position += 2;
-        Advance(mul);
+        var next = Next(cast, "Mul", 2, [null, null]);
+        var layer = new Dropout(rate, DropoutVariant.Classic);
+        int consumed = 2;
+        if (next.Input[0] == cast.Output[0])
+        {
+            layer = new Dropout(rate, DropoutVariant.Inverted);
+            RequireScalar(next, next.Input[1], layer.KeptScale, "inverted dropout's mask scaling");
+            next = Next(next, "Mul", 2, [x, next.Output[0]]);
+            consumed = 3;
+        }
+        else if (next.Input[0] != x || next.Input[1] != cast.Output[0])
+        {
+            throw Fail(next, $"it should multiply '{x}' by the dropout mask '{cast.Output[0]}'.");
+        }
+
+        _layers.Add((layer, []));
+        _position += consumed;
+        Advance(next);
     }
 
     // Monte Carlo DropConnect: Dropout(W, ratio, true) → mask → Cast → Mul(W, mask) → Gemm(x, masked, b).

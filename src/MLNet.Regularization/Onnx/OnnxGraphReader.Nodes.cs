@@ -80,9 +80,9 @@ internal sealed partial class OnnxGraphReader
             }
         }
 
-        if (opType != "Cast")
+        if (opType is not ("Cast" or "Concat"))
         {
-            Attributes(node);
+            Attributes(node); // none allowed; the callers check Cast's and Concat's own
         }
 
         return node;
