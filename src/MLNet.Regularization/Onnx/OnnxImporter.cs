@@ -6,9 +6,11 @@ namespace MLNet.Regularization.Onnx;
 
 /// <summary>
 /// Reads back a model that <see cref="OnnxExporter"/> wrote: the way to reload a saved model. The result predicts
-/// bit for bit as the exported model did. It holds the exported network, so after a normal export dropout layers
-/// are gone and batch norm is folded; after a Monte Carlo export the dropout, Gaussian dropout and DropConnect layers
-/// come back and <see cref="TrainedModel.PredictWithUncertainty"/> works. The normalization baked into the graph
+/// bit for bit as the exported model did. It holds the exported network, so after a normal export inverted and
+/// Gaussian dropout are gone (classic dropout comes back from its inference scaling), DropConnect is a Dense with the
+/// expected weights and batch norm is folded (unless the export kept it); after a Monte Carlo export the dropout,
+/// Gaussian dropout and DropConnect layers come back and <see cref="TrainedModel.PredictWithUncertainty"/> works.
+/// Weight initialization settings, which only matter before training, are not stored. The normalization baked into the graph
 /// becomes the model's <see cref="TrainedModel.Normalizer"/> again, and the metadata restores the task, class names,
 /// seed, trainer settings and history.
 /// </summary>
