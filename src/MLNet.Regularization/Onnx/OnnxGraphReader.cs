@@ -87,7 +87,7 @@ internal sealed partial class OnnxGraphReader
     private TrainedModel ReadModel(GraphProto graph, Dictionary<string, string> metadata)
     {
         var task = ParseMetadata(metadata, OnnxFormat.Keys.Task, s => Enum.TryParse<TaskKind>(s, out var t) && Enum.IsDefined(t) ? t : (TaskKind?)null)
-            ?? throw Fail($"its metadata has no '{OnnxFormat.Keys.Task}' entry.");
+            ?? throw Fail($"its metadata has no valid '{OnnxFormat.Keys.Task}' entry (Multiclass, Binary or Regression).");
         string input = ReadInput(graph);
         _current = input;
         _end = _nodes.Count - task switch { TaskKind.Multiclass => 2, TaskKind.Binary => 4, _ => 1 };
@@ -173,10 +173,12 @@ internal sealed partial class OnnxGraphReader
         }
 
         var sub = Node("Sub", 2, 1);
+        Attributes(sub);
         float[] offset = Floats(sub, sub.Input[1], _shape);
         Advance(sub);
         var mul = _position < _end ? _nodes[_position] : throw Fail(sub, "the normalization's Sub is not followed by its Mul.");
         Check(mul, "Mul", 2, 1);
+        Attributes(mul);
         float[] scale = Floats(mul, mul.Input[1], _shape);
         Advance(mul);
         var kind = ParseMetadata(metadata, OnnxFormat.Keys.Normalization, s => Enum.TryParse<NormalizationKind>(s, out var k) && Enum.IsDefined(k) ? k : (NormalizationKind?)null)

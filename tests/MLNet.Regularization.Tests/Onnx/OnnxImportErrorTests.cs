@@ -125,7 +125,7 @@ public class OnnxImportErrorTests
 
         model = Exported();
         model.MetadataProps.Remove(model.MetadataProps.First(p => p.Key == "task"));
-        Assert.Contains("no 'task' entry", ImportError(model));
+        Assert.Contains("no valid 'task' entry", ImportError(model));
     }
 
     [Fact]
