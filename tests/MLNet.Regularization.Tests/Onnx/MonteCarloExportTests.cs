@@ -56,7 +56,7 @@ public sealed class MonteCarloFixture : IDisposable
         }
     }
 
-    public Dictionary<string, (TrainedModel Model, string Path, Tensors.Tensor Input)> Models { get; } = new();
+    public Dictionary<string, (TrainedModel Model, string Path, Tensor Input)> Models { get; } = new();
 
     public Dictionary<string, string> Checker { get; }
 

@@ -38,7 +38,7 @@ public sealed class ParityFixture : IDisposable
         }
     }
 
-    public Dictionary<string, (TrainedModel Model, string Path, Tensors.Tensor Inputs)> Models { get; } = new();
+    public Dictionary<string, (TrainedModel Model, string Path, Tensor Inputs)> Models { get; } = new();
 
     public Dictionary<string, string> Checker { get; }
 
