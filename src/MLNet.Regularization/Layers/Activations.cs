@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -68,6 +69,9 @@ public sealed class ReLU : Activation
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new ReLU();
+
+    /// <summary>ONNX: <c>Relu</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => g.Then("Relu");
 }
 
 /// <summary>Leaky ReLU (Maas et al., 2013): x for x &gt; 0, otherwise slope · x.</summary>
@@ -111,6 +115,9 @@ public sealed class LeakyReLU : Activation
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new LeakyReLU(Slope);
+
+    /// <summary>ONNX: <c>LeakyRelu</c> with alpha = slope.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => g.Then("LeakyRelu", null, OnnxAttribute.Float("alpha", Slope));
 }
 
 /// <summary>Hyperbolic tangent: dx = dy · (1 − y²).</summary>
@@ -130,6 +137,9 @@ public sealed class Tanh : Activation
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Tanh();
+
+    /// <summary>ONNX: <c>Tanh</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => g.Then("Tanh");
 }
 
 /// <summary>Logistic sigmoid 1 / (1 + e^−x): dx = dy · y · (1 − y).</summary>
@@ -149,6 +159,9 @@ public sealed class Sigmoid : Activation
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Sigmoid();
+
+    /// <summary>ONNX: <c>Sigmoid</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => g.Then("Sigmoid");
 }
 
 /// <summary>
@@ -184,4 +197,19 @@ public sealed class GELU : Activation
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new GELU();
+
+    /// <summary>ONNX: the exact Erf form 0.5 · (x · (1 + Erf(x / √2))), as five nodes Div, Erf, Add, Mul, Mul
+    /// (opset 17 has no Gelu operator; opset 20's Gelu computes the same function).</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        string x = g.Current;
+        string t = g.AddNode("Div", [x, g.AddScalar("sqrt2", Sqrt2)]);
+        t = g.AddNode("Erf", [t]);
+        t = g.AddNode("Add", [t, g.AddScalar("one", 1f)]);
+        t = g.AddNode("Mul", [x, t]);
+        g.Current = g.AddNode("Mul", [t, g.AddScalar("half", 0.5f)]);
+    }
+
+    /// <summary>√2 as the float the exported graph divides by.</summary>
+    internal const float Sqrt2 = 1.41421356237309504880f;
 }

@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -209,6 +210,19 @@ public sealed class BatchNorm : Layer
         }
 
         return _dx;
+    }
+
+    /// <summary>ONNX (when not folded into the preceding Gemm): <c>BatchNormalization(x, γ, β, running mean, running
+    /// variance)</c> in inference form, normalizing axis 1 as here. ONNX's <c>momentum</c> weighs the old running
+    /// value, so it is written as 1 − <see cref="Momentum"/>; it only matters for training.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        string[] inputs =
+        [
+            g.AddInitializer("gamma", Gamma.Value.Span, Gamma.Value.Shape), g.AddInitializer("beta", Beta.Value.Span, Beta.Value.Shape),
+            g.AddInitializer("running_mean", RunningMean.Span, RunningMean.Shape), g.AddInitializer("running_var", RunningVariance.Span, RunningVariance.Shape),
+        ];
+        g.Then("BatchNormalization", inputs, OnnxAttribute.Float("epsilon", Epsilon), OnnxAttribute.Float("momentum", 1f - Momentum));
     }
 
     /// <inheritdoc />

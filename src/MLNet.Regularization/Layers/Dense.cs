@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -91,6 +92,15 @@ public sealed class Dense : Layer
         _dx = Tensor.Reuse(_dx, x.Shape);
         Gemm.Multiply(false, false, batch, inputs, Units, 1f, dy.Span, Units, Weight.Value.Span, inputs, 0f, _dx.Span, inputs, ctx.Threads);
         return _dx;
+    }
+
+    /// <summary>ONNX: <c>Gemm(x, W, b)</c> with transB = 1, the weight stored [units, inputs] as here (without bias,
+    /// Gemm's optional C input is left out).</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        string w = g.AddInitializer("weight", Weight.Value.Span, Weight.Value.Shape);
+        string[] more = _bias is null ? [w] : [w, g.AddInitializer("bias", _bias.Value.Span, _bias.Value.Shape)];
+        g.Then("Gemm", more, OnnxAttribute.Int("transB", 1));
     }
 
     /// <inheritdoc />

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -94,8 +95,16 @@ public sealed class DropConnectDense : Layer
         var y = ctx.Buffer(this, 0, [batch, Units]);
         if (!ctx.IsStochastic || Rate == 0f)
         {
-            float scale = 1f - Rate;
-            Gemm.Multiply(false, true, batch, Units, inputs, scale, x.Span, inputs, Weight.Value.Span, inputs, 0f, y.Span, Units, ctx.Threads);
+            // The expected weights (1 − rate)·W formed element by element, then one plain GEMM: exactly what the
+            // inference network's Dense (InferenceFolding) and the exported Gemm compute, bit for bit.
+            var weights = Weight.Value;
+            if (Rate != 0f)
+            {
+                weights = ctx.Buffer(this, 3, Weight.Value.Shape);
+                TensorPrimitives.Multiply(Weight.Value.Span, 1f - Rate, weights.Span);
+            }
+
+            Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, weights.Span, inputs, 0f, y.Span, Units, ctx.Threads);
             Dense.AddRowVector(y.Span, Bias.Value.Span);
             if (ctx.IsTraining)
             {
@@ -163,6 +172,27 @@ public sealed class DropConnectDense : Layer
     {
         var y = ctx.Buffer(this, 0, [x.BatchSize, Units]);
         return ForwardMasked(x, mask, y, ctx);
+    }
+
+    /// <summary>ONNX, inference: <c>Gemm</c> with the expected weights (1 − rate)·W (the exporter normally meets this
+    /// layer already turned into such a Dense by inference folding). Monte Carlo: the weights are masked afresh on
+    /// every run, <c>Gemm(x, W ⊙ Cast(mask), b)</c>, where <c>mask</c> is the keep mask (Bernoulli(1 − rate)) that an
+    /// active ONNX <c>Dropout</c> draws over W; one mask serves all rows of the batch, as in
+    /// <see cref="DropConnectMaskMode.PerMiniBatch"/> (run one example at a time for per-example masks).</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        string bias = g.AddInitializer("bias", Bias.Value.Span, Bias.Value.Shape);
+        if (!ctx.MonteCarlo || Rate == 0f)
+        {
+            g.Then("Gemm", [g.AddInitializer("expected_weight", ExpectedWeights().Span, Weight.Value.Shape), bias], OnnxAttribute.Int("transB", 1));
+            return;
+        }
+
+        string w = g.AddInitializer("weight", Weight.Value.Span, Weight.Value.Shape);
+        string[] dropped = g.AddNode("Dropout", [w, g.AddScalar("ratio", Rate), g.AddBoolScalar("training_mode", true)], 2, Dropout.SeedAttribute(ctx));
+        string mask = g.AddNode("Cast", [dropped[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
+        string masked = g.AddNode("Mul", [w, mask]);
+        g.Then("Gemm", [masked, bias], OnnxAttribute.Int("transB", 1));
     }
 
     /// <inheritdoc />

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -72,8 +73,7 @@ public sealed class Dropout : Layer
         }
 
         var mask = ctx.Buffer(this, 1, x.Shape);
-        float kept = Variant == DropoutVariant.Inverted ? 1f / (1f - Rate) : 1f;
-        ctx.Rng.FillBernoulli(mask.Span, Rate, kept);
+        ctx.Rng.FillBernoulli(mask.Span, Rate, KeptScale);
         var y = ctx.Buffer(this, 0, x.Shape);
         TensorPrimitives.Multiply(x.Span, mask.Span, y.Span);
         if (ctx.IsTraining)
@@ -105,6 +105,42 @@ public sealed class Dropout : Layer
         _mask = mask;
         return y;
     }
+
+    /// <summary>ONNX, inference: nothing for inverted dropout, <c>Mul(x, 1 − rate)</c> for classic dropout. Monte Carlo:
+    /// an active <c>Dropout(x, ratio, training_mode = true)</c> whose keep mask (second output) is applied explicitly,
+    /// <c>x ⊙ (Cast(mask) · 1/(1 − rate))</c> for inverted dropout and <c>x ⊙ Cast(mask)</c> for classic dropout, the
+    /// very products this layer forms. Dropout's own first output would do for the inverted variant, but ONNX
+    /// Runtime's EliminateDropout optimization deletes every Dropout node whose mask output is unused, whatever
+    /// training_mode says, and the samples would silently stop varying.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (ctx.MonteCarlo && Rate > 0f)
+        {
+            string x = g.Current;
+            string[] outputs = g.AddNode("Dropout", [x, g.AddScalar("ratio", Rate), g.AddBoolScalar("training_mode", true)], 2, SeedAttribute(ctx));
+            string mask = g.AddNode("Cast", [outputs[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
+            if (Variant == DropoutVariant.Inverted)
+            {
+                mask = g.AddNode("Mul", [mask, g.AddScalar("kept_scale", KeptScale)]);
+            }
+
+            g.Current = g.AddNode("Mul", [x, mask]);
+            return;
+        }
+
+        if (InferenceScale != 1f)
+        {
+            g.Then("Mul", [g.AddScalar("keep", InferenceScale)]);
+        }
+    }
+
+    /// <summary>The value of a kept unit's mask entry in training and Monte Carlo mode: 1/(1 − rate) for inverted
+    /// dropout, 1 for classic dropout.</summary>
+    internal float KeptScale => Variant == DropoutVariant.Inverted ? 1f / (1f - Rate) : 1f;
+
+    /// <summary>Dropout's integer <c>seed</c> attribute when the export is seeded, otherwise none.</summary>
+    internal static OnnxAttribute[] SeedAttribute(OnnxExportContext ctx) =>
+        ctx.NextSeed() is int seed ? [OnnxAttribute.Int("seed", seed)] : [];
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Dropout(Rate, Variant);

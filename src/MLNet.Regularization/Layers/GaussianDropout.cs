@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -77,6 +78,25 @@ public sealed class GaussianDropout : Layer
         TensorPrimitives.Multiply(x.Span, noise.Span, y.Span);
         _noise = noise;
         return y;
+    }
+
+    /// <summary>ONNX, inference: nothing (the noise has mean 1). Monte Carlo: ONNX has no Gaussian dropout operator,
+    /// so the noise is drawn explicitly, <c>x ⊙ RandomNormalLike(x, mean = 1, scale = √(rate/(1 − rate)))</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (!ctx.MonteCarlo || Rate == 0f)
+        {
+            return;
+        }
+
+        OnnxAttribute[] attributes =
+        [
+            OnnxAttribute.Int("dtype", (long)OnnxElementType.Float), OnnxAttribute.Float("mean", 1f),
+            OnnxAttribute.Float("scale", StandardDeviation),
+            .. ctx.NextSeed() is int seed ? [OnnxAttribute.Float("seed", seed)] : Array.Empty<OnnxAttribute>(),
+        ];
+        string noise = g.AddNode("RandomNormalLike", [g.Current], attributes);
+        g.Then("Mul", [noise]);
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -74,6 +75,12 @@ public abstract class Layer
     /// <summary>A short description of the layer's settings, such as <c>units=256, init=He</c>, used in
     /// summaries and in exported model metadata.</summary>
     public virtual string Describe() => string.Empty;
+
+    /// <summary>Writes the layer's ONNX form through <paramref name="g"/>: reads <see cref="OnnxGraphBuilder.Current"/>
+    /// and leaves it at the layer's output. Layers without an ONNX form keep this default, which refuses.</summary>
+    /// <exception cref="NotSupportedException">The layer has no ONNX form.</exception>
+    internal virtual void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) =>
+        throw new NotSupportedException($"{Name} has no ONNX form yet, so a network containing it cannot be exported to ONNX.");
 
     /// <summary>Creates an unbuilt layer with the same configuration (used to clone networks).</summary>
     protected internal abstract Layer CreateUnbuiltCopy();

@@ -124,6 +124,34 @@ public sealed class Network
         }
     }
 
+    /// <summary>Builds a network of fresh, unbuilt <paramref name="layers"/> for <paramref name="inputShape"/> and
+    /// gives each layer its values: its parameters' values in order, then its state tensors (used by inference
+    /// folding and the ONNX importer).</summary>
+    internal static Network Assemble(ReadOnlySpan<int> inputShape, IReadOnlyList<(Layer Layer, float[][] Values)> layers)
+    {
+        var network = Sequential(layers.Select(s => s.Layer).ToArray()).Build(inputShape, new Rng(0));
+        foreach (var (layer, values) in layers)
+        {
+            var targets = layer.Parameters.Select(p => p.Value).Concat(layer.State).ToList();
+            if (targets.Count != values.Length)
+            {
+                throw new ArgumentException($"{layer.Name}: {values.Length} value arrays given for {targets.Count} tensors.", nameof(layers));
+            }
+
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (values[i].Length != targets[i].Length)
+                {
+                    throw new ArgumentException($"{layer.Name}: tensor {i} needs {targets[i].Length} values ({targets[i].ShapeText}), got {values[i].Length}.", nameof(layers));
+                }
+
+                values[i].CopyTo(targets[i].Span);
+            }
+        }
+
+        return network;
+    }
+
     /// <summary>A deep copy: same configuration, same parameter values and state, independent storage.</summary>
     public Network Clone()
     {

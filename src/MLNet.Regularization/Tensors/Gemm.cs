@@ -1,6 +1,23 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics.X86;
 
 namespace MLNet.Regularization.Tensors;
+
+/// <summary>Which micro-kernel family <see cref="Gemm"/> runs.</summary>
+internal enum GemmPath
+{
+    /// <summary>The widest kernel the hardware supports.</summary>
+    Auto,
+
+    /// <summary>AVX-512F kernel: 8 rows × 32 columns of C per micro-tile (16 × 16 when C has ≤ 16 columns).</summary>
+    Vector512,
+
+    /// <summary>AVX2 + FMA kernel: 6 rows × 16 columns of C per micro-tile.</summary>
+    Vector256,
+
+    /// <summary>Portable scalar kernel: 4 × 4 micro-tile, no SIMD.</summary>
+    Scalar,
+}
 
 /// <summary>
 /// Single-precision matrix multiply on row-major storage:
@@ -8,14 +25,52 @@ namespace MLNet.Regularization.Tensors;
 /// transA) and <c>op(B)</c> is k×n (B is n×k when transB).
 /// </summary>
 /// <remarks>
+/// <para>
+/// The fast path is a packed, cache-blocked GEMM in the GotoBLAS/BLIS style (Goto and van de Geijn, 2008,
+/// "Anatomy of high-performance matrix multiplication"): op(B) is copied block by block (KC×NC) into
+/// NR-column micro-panels, op(A) into MR-row micro-panels (MC×KC), and a register-blocked micro-kernel
+/// multiplies one A micro-panel by one B micro-panel into an MR×NR tile of C held in registers. Packing
+/// absorbs the transposes, so one micro-kernel serves all four transpose cases, and zero padding absorbs
+/// the edges. The pieces live in <c>Gemm.Kernels.cs</c>, <c>Gemm.Packing.cs</c> and <c>Gemm.Workers.cs</c>.
+/// </para>
+/// <para>
 /// Every element of C is accumulated over k in the same order whatever the thread count, so results are
-/// bit-identical with 1 or many threads: threads only split the rows/columns of C, never the k sum.
+/// bit-identical with 1 or many threads: threads only split the rows/columns of C, never the k sum. The
+/// k blocking depends on k alone, and an element's arithmetic does not depend on where its tile sits.
+/// </para>
 /// </remarks>
 internal static partial class Gemm
 {
+    /// <summary>
+    /// Products with fewer flops than this (2·m·n·k) run on the calling thread: waking a worker costs
+    /// several microseconds, which a product this small does not repay.
+    /// </summary>
+    private const long ParallelFlopThreshold = 1L << 21;
+
+    /// <summary>
+    /// The path every <see cref="Multiply"/> call asks for; <see cref="GemmPath.Auto"/> (the default) picks the
+    /// widest the hardware supports. Tests should prefer <see cref="MultiplyWithPath"/>, which touches no global state.
+    /// </summary>
+    internal static GemmPath ForcedPath { get; set; }
+
+    /// <summary>The path <see cref="Multiply"/> runs now: <see cref="ForcedPath"/> after hardware fallback.</summary>
+    internal static GemmPath ActivePath => Resolve(ForcedPath);
+
     /// <summary>Computes <c>C = alpha·op(A)·op(B) + beta·C</c>.</summary>
     public static void Multiply(
         bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc, int threads = 1)
+    {
+        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+    }
+
+    /// <summary>
+    /// <see cref="Multiply"/> on an explicitly chosen kernel family (falling back to a narrower one when the
+    /// hardware lacks it), so tests can cover every path without mutating <see cref="ForcedPath"/>.
+    /// </summary>
+    internal static unsafe void MultiplyWithPath(
+        GemmPath path, bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc, int threads = 1)
     {
@@ -25,7 +80,56 @@ internal static partial class Gemm
             return;
         }
 
-        MultiplyReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (k == 0 || alpha == 0f)
+        {
+            // op(A)·op(B) contributes nothing; like BLAS, A and B are not read.
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            GemmPath resolved = Resolve(path);
+            var job = new Job
+            {
+                Path = resolved,
+                Narrow = resolved == GemmPath.Vector512 && n <= Kernel512Narrow.NR,
+                RowStreaming = resolved != GemmPath.Scalar && !transB && m <= RowStreamingMaxRows,
+                TransA = transA,
+                TransB = transB,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                B = pb,
+                Ldb = ldb,
+                C = pc,
+                Ldc = ldc,
+            };
+
+            int parts = 1;
+            if (threads > 1 && 2L * m * n * k >= ParallelFlopThreshold)
+            {
+                // Split the larger of m and n: the other operand is packed by every thread, so the
+                // duplicated packing (m·k or k·n values) is the smaller one.
+                job.SplitColumns = n >= m;
+                (int mr, int nr) = TileShape(in job);
+                int units = job.SplitColumns ? DivCeil(n, nr) : DivCeil(m, mr);
+                parts = Math.Min(threads, units);
+            }
+
+            if (parts <= 1)
+            {
+                Execute(in job, 0, m, 0, n);
+            }
+            else
+            {
+                Workers.Run(in job, parts);
+            }
+        }
     }
 
     /// <summary>A plain, obviously correct implementation used as the oracle in tests.</summary>
@@ -62,6 +166,93 @@ internal static partial class Gemm
         }
     }
 
+    /// <summary>Maps a requested path to one the hardware can run, falling back to narrower vectors.</summary>
+    internal static GemmPath Resolve(GemmPath requested)
+    {
+        bool has512 = Avx512F.IsSupported;
+        bool has256 = Avx.IsSupported && Fma.IsSupported;
+        return requested switch
+        {
+            GemmPath.Scalar => GemmPath.Scalar,
+            GemmPath.Vector256 => has256 ? GemmPath.Vector256 : GemmPath.Scalar,
+            _ => has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : GemmPath.Scalar,
+        };
+    }
+
+    /// <summary>The MR×NR micro-tile of a job's kernel (the partition unit for threads).</summary>
+    private static (int Mr, int Nr) TileShape(in Job job) => job.Path switch
+    {
+        GemmPath.Vector512 when job.Narrow => (Kernel512Narrow.MR, Kernel512Narrow.NR),
+        GemmPath.Vector512 => (Kernel512.MR, Kernel512.NR),
+        GemmPath.Vector256 => (Kernel256.MR, Kernel256.NR),
+        _ => (KernelScalar.MR, KernelScalar.NR),
+    };
+
+    /// <summary>Runs one thread's share of a job: the C block rows [r0, r1) × columns [c0, c1).</summary>
+    private static void Execute(in Job job, int r0, int r1, int c0, int c1)
+    {
+        if (job.RowStreaming)
+        {
+            RowStreaming(in job, r0, r1, c0, c1);
+            return;
+        }
+
+        switch (job.Path)
+        {
+            case GemmPath.Vector512 when job.Narrow:
+                Blocked<Kernel512Narrow>(in job, r0, r1, c0, c1);
+                break;
+            case GemmPath.Vector512:
+                Blocked<Kernel512>(in job, r0, r1, c0, c1);
+                break;
+            case GemmPath.Vector256:
+                Blocked<Kernel256>(in job, r0, r1, c0, c1);
+                break;
+            default:
+                Blocked<KernelScalar>(in job, r0, r1, c0, c1);
+                break;
+        }
+    }
+
+    /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/> of a job split by rows or columns.</summary>
+    private static void ExecutePart(in Job job, int part, int parts)
+    {
+        (int mr, int nr) = TileShape(in job);
+        if (job.SplitColumns)
+        {
+            (int lo, int hi) = Share(DivCeil(job.N, nr), part, parts);
+            Execute(in job, 0, job.M, Math.Min(job.N, lo * nr), Math.Min(job.N, hi * nr));
+        }
+        else
+        {
+            (int lo, int hi) = Share(DivCeil(job.M, mr), part, parts);
+            Execute(in job, Math.Min(job.M, lo * mr), Math.Min(job.M, hi * mr), 0, job.N);
+        }
+    }
+
+    /// <summary>Static split of <paramref name="units"/> into <paramref name="parts"/> contiguous near-equal ranges.</summary>
+    private static (int Lo, int Hi) Share(int units, int part, int parts) =>
+        ((int)((long)units * part / parts), (int)((long)units * (part + 1) / parts));
+
+    private static int DivCeil(int x, int y) => (x + y - 1) / y;
+
+    /// <summary>C = beta·C (C is overwritten with zeros, never read, when beta is 0).</summary>
+    private static void ScaleC(int m, int n, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            Span<float> ci = c.Slice(i * ldc, n);
+            if (beta == 0f)
+            {
+                ci.Clear();
+            }
+            else if (beta != 1f)
+            {
+                TensorPrimitives.Multiply(ci, beta, ci);
+            }
+        }
+    }
+
     private static void Validate(
         bool transA, bool transB, int m, int n, int k, int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
     {
@@ -93,5 +284,24 @@ internal static partial class Gemm
                 throw new ArgumentException($"GEMM: {name} needs {rows}x{cols} with leading dimension {ld} but has {length} values.");
             }
         }
+    }
+
+    /// <summary>
+    /// One GEMM call with its operands pinned: the calling thread keeps the spans fixed until every worker
+    /// has finished, so raw pointers are safe to hand to the workers.
+    /// </summary>
+    private unsafe struct Job
+    {
+        public GemmPath Path;
+        public bool TransA, TransB, SplitColumns;
+
+        /// <summary>Use the 16-column AVX-512 kernel: C has at most 16 columns.</summary>
+        public bool Narrow;
+
+        /// <summary>Skip packing and stream B (see <see cref="RowStreaming"/>): C has at most 4 rows.</summary>
+        public bool RowStreaming;
+        public int M, N, K, Lda, Ldb, Ldc;
+        public float Alpha, Beta;
+        public float* A, B, C;
     }
 }

@@ -15,6 +15,7 @@ public sealed class TrainedModel
 {
     private readonly ConcurrentBag<ForwardContext> _contexts = new();
     private readonly int _threads;
+    private readonly Network _monteCarloNetwork;
 
     /// <summary>Creates a model from a built network (used by the trainer and the ONNX importer).</summary>
     public TrainedModel(Network network, Normalizer? normalizer, TrainingHistory history, TaskKind task, int classCount, int targetSize, IReadOnlyList<string>? classNames, int seed, string trainingSettings)
@@ -26,6 +27,8 @@ public sealed class TrainedModel
         }
 
         Network = network;
+        InferenceNetwork = InferenceFolding.ForInference(network);
+        _monteCarloNetwork = InferenceFolding.ForMonteCarlo(network);
         Normalizer = normalizer;
         History = history;
         Task = task;
@@ -37,8 +40,15 @@ public sealed class TrainedModel
         _threads = Environment.ProcessorCount;
     }
 
-    /// <summary>The trained network. Treat it as read-only: changing its weights changes this model.</summary>
+    /// <summary>The trained network as training left it. Predictions run on copies derived from it when the model
+    /// was created (see <see cref="InferenceNetwork"/>), so changing its weights afterwards changes nothing.</summary>
     public Network Network { get; }
+
+    /// <summary>The network deterministic predictions run on, derived once from <see cref="Network"/>: each
+    /// DropConnect layer replaced by a Dense with the expected weights (1 − p)·W, and each batch norm that directly
+    /// follows a Dense folded into it. The ONNX exporter writes exactly this network (unless told not to fold batch
+    /// norm), so C#, ONNX Runtime and a re-imported model compute the same thing.</summary>
+    public Network InferenceNetwork { get; }
 
     /// <summary>The normalization applied to raw features before the network, or null.</summary>
     public Normalizer? Normalizer { get; }
@@ -68,7 +78,7 @@ public sealed class TrainedModel
     public int[] InputShape => Network.InputShape.ToArray();
 
     /// <summary>Raw network outputs (logits, or values for regression) for a batch of raw features [N, ...].</summary>
-    public Tensor PredictRaw(Tensor features) => Run(features, ForwardMode.Inference, null, (net, x, ctx) => net.Forward(x, ctx).Clone());
+    public Tensor PredictRaw(Tensor features) => Run(features, InferenceNetwork, ForwardMode.Inference, null, (net, x, ctx) => net.Forward(x, ctx).Clone());
 
     /// <summary>Class probabilities: N×K for multiclass (softmax); for binary N×2 with columns P(0), P(1).</summary>
     public float[] PredictProbabilities(Tensor features)
@@ -104,7 +114,8 @@ public sealed class TrainedModel
     }
 
     /// <summary>Monte Carlo dropout (Gal &amp; Ghahramani, 2016): <paramref name="samples"/> stochastic passes with
-    /// dropout on and batch norm in inference mode; returns mean probabilities, predictive entropy, per-class
+    /// dropout (and DropConnect masks) on and batch norm in inference mode, on a copy of <see cref="Network"/> whose
+    /// batch norms that directly follow a Dense are folded into it, as in <see cref="InferenceNetwork"/>; returns mean probabilities, predictive entropy, per-class
     /// variance and mutual information.</summary>
     public UncertaintyPrediction PredictWithUncertainty(Tensor features, int samples = 50, int seed = 0)
     {
@@ -114,7 +125,7 @@ public sealed class TrainedModel
             throw new ArgumentOutOfRangeException(nameof(samples), samples, "Monte Carlo dropout needs at least 2 samples.");
         }
 
-        return Run(features, ForwardMode.MonteCarlo, new Rng(seed), (net, x, ctx) =>
+        return Run(features, _monteCarloNetwork, ForwardMode.MonteCarlo, new Rng(seed), (net, x, ctx) =>
             MonteCarloDropout.Sample(net, x, ctx, samples, ProbabilityWidth, OutputsToProbabilities));
     }
 
@@ -129,7 +140,7 @@ public sealed class TrainedModel
 
         var x = Normalizer is null ? data : Normalizer.Apply(data);
         CheckShape(x.Features);
-        return new Evaluator(Loss.For(Task), _threads).Run(Network, x);
+        return new Evaluator(Loss.For(Task), _threads).Run(InferenceNetwork, x);
     }
 
     /// <summary>Width of a probability row: K for multiclass, 2 for binary.</summary>
@@ -156,7 +167,7 @@ public sealed class TrainedModel
         return p;
     }
 
-    private T Run<T>(Tensor features, ForwardMode mode, Rng? rng, Func<Network, Tensor, ForwardContext, T> body)
+    private T Run<T>(Tensor features, Network network, ForwardMode mode, Rng? rng, Func<Network, Tensor, ForwardContext, T> body)
     {
         ArgumentNullException.ThrowIfNull(features);
         CheckShape(features);
@@ -177,7 +188,7 @@ public sealed class TrainedModel
         {
             ctx.Mode = mode;
             ctx.Rng = rng ?? ctx.Rng;
-            return body(Network, x, ctx);
+            return body(network, x, ctx);
         }
         finally
         {

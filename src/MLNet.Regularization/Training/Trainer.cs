@@ -81,9 +81,7 @@ public sealed class Trainer
 
         CheckOutputFitsTask(net, train);
         var loss = o.Loss ?? Loss.For(train.Task);
-        var parameters = net.Parameters.ToList();
-        var optimizer = o.Optimizer.CreateState(parameters);
-        var ctx = new ForwardContext(ForwardMode.Train, maskRng, o.MaxThreads);
+        var step = new TrainingStep(net, loss, o, maskRng, train.Task);
         var evaluator = new Evaluator(loss, o.MaxThreads);
 
         // Snapshots: the last completed epoch (for cancellation) and the best one (for early stopping).
@@ -97,7 +95,6 @@ public sealed class Trainer
         int n = train.Count;
         int[] order = Enumerable.Range(0, n).ToArray();
         var batcher = new Batcher(train);
-        int step = 0;
         for (int epoch = 0; epoch < o.Epochs && stop == StopReason.Completed; epoch++)
         {
             var clock = Stopwatch.StartNew();
@@ -117,9 +114,7 @@ public sealed class Trainer
             {
                 int size = baseSize + (b < larger ? 1 : 0);
                 var (x, targets, labels) = batcher.Gather(order.AsSpan(start, size));
-                var output = net.Forward(x, ctx);
-                var grad = batcher.Gradient(output);
-                float batchLoss = loss.Compute(output, targets, grad);
+                float batchLoss = step.Forward(x, targets, labels, out long batchCorrect);
                 if (!float.IsFinite(batchLoss))
                 {
                     throw new InvalidOperationException($"training diverged in epoch {epoch + 1} at example {start}: the loss is {batchLoss}. Lower the learning rate or normalize the features.");
@@ -127,19 +122,8 @@ public sealed class Trainer
 
                 lossSum += (double)batchLoss * size;
                 seen += size;
-                correct += Evaluator.CountCorrect(output, labels, train.Task);
-                net.Backward(grad, ctx);
-                if (o.L2 > 0)
-                {
-                    AddL2(parameters, o.L2);
-                }
-
-                optimizer.Step(lr, ++step);
-                if (o.MaxNorm is float c)
-                {
-                    ApplyMaxNorm(parameters, c);
-                }
-
+                correct += batchCorrect;
+                step.Update(lr);
                 if (cancellationToken.IsCancellationRequested)
                 {
                     stop = StopReason.Cancelled;
@@ -226,24 +210,6 @@ public sealed class Trainer
         {
             int j = rng.NextInt(i + 1);
             (order[i], order[j]) = (order[j], order[i]);
-        }
-    }
-
-    private static void AddL2(List<Parameter> parameters, float lambda)
-    {
-        foreach (var p in parameters)
-        {
-            if (p.Kind != ParameterKind.Weight)
-            {
-                continue;
-            }
-
-            var w = p.Value.Span;
-            var g = p.Gradient.Span;
-            for (int i = 0; i < w.Length; i++)
-            {
-                g[i] += lambda * w[i];
-            }
         }
     }
 

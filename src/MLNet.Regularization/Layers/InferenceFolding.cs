@@ -1,0 +1,85 @@
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>
+/// Rewrites a trained network into the network that inference runs, so that the C# predictions, the exported
+/// ONNX graph and a re-imported model all compute the very same arithmetic:
+/// <list type="bullet">
+/// <item><see cref="DropConnectDense"/> becomes a <see cref="Dense"/> holding the expected weights (1 − p)·W,
+/// formed element by element (Wan et al.'s mean approximation).</item>
+/// <item>A <see cref="BatchNorm"/> directly after a <see cref="Dense"/> is folded into it with the running
+/// statistics: s = γ/√(var + ε) per unit, W' = s·W (row by row), b' = (b − mean)·s + β (Ioffe &amp; Szegedy's
+/// inference form, as every deployment toolchain applies it). Computed in double, rounded once.</item>
+/// </list>
+/// <see cref="Dropout"/> and <see cref="GaussianDropout"/> stay: at inference they are the identity (or classic
+/// dropout's scaling), and in Monte Carlo mode they draw their masks. Folding a batch norm stays valid in Monte
+/// Carlo mode, where batch norm also uses its running statistics.
+/// </summary>
+internal static class InferenceFolding
+{
+    /// <summary>The inference network: DropConnect replaced by its expected weights, and (when
+    /// <paramref name="foldBatchNorm"/>) each batch norm that directly follows a Dense folded into it.</summary>
+    public static Network ForInference(Network source, bool foldBatchNorm = true) => Fold(source, replaceDropConnect: true, foldBatchNorm);
+
+    /// <summary>The Monte Carlo network: every stochastic layer kept (DropConnect included), batch norms that
+    /// directly follow a Dense folded into it when <paramref name="foldBatchNorm"/>.</summary>
+    public static Network ForMonteCarlo(Network source, bool foldBatchNorm = true) => Fold(source, replaceDropConnect: false, foldBatchNorm);
+
+    private static Network Fold(Network source, bool replaceDropConnect, bool foldBatchNorm)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (!source.IsBuilt)
+        {
+            throw new ArgumentException("only a built network can be folded for inference.", nameof(source));
+        }
+
+        // Each step: a fresh unbuilt layer and the values (parameters, then state) to give it once built.
+        var steps = new List<(Layer Layer, float[][] Values)>();
+        foreach (var layer in source.Layers)
+        {
+            if (replaceDropConnect && layer is DropConnectDense dc)
+            {
+                steps.Add((new Dense(dc.Units, dc.Init), [dc.ExpectedWeights().Data, (float[])dc.Bias.Value.Data.Clone()]));
+            }
+            else if (foldBatchNorm && layer is BatchNorm bn && steps.Count > 0 && steps[^1].Layer is Dense dense)
+            {
+                steps[^1] = (new Dense(dense.Units, dense.Init), FoldBatchNorm(steps[^1].Values, dense.UseBias, bn));
+            }
+            else
+            {
+                float[][] values = layer.Parameters.Select(p => (float[])p.Value.Data.Clone())
+                    .Concat(layer.State.Select(t => (float[])t.Data.Clone())).ToArray();
+                steps.Add((layer.CreateUnbuiltCopy(), values));
+            }
+        }
+
+        return Network.Assemble(source.InputShape, steps);
+    }
+
+    /// <summary>W' = s·W row by row and b' = (b − mean)·s + β with s = γ/√(var + ε).</summary>
+    private static float[][] FoldBatchNorm(float[][] denseValues, bool hasBias, BatchNorm bn)
+    {
+        float[] w = denseValues[0];
+        int units = bn.Channels, inputs = w.Length / units;
+        float[] bias = hasBias ? denseValues[1] : new float[units];
+        var gamma = bn.Gamma.Value.Span;
+        var beta = bn.Beta.Value.Span;
+        var mean = bn.RunningMean.Span;
+        var variance = bn.RunningVariance.Span;
+        var foldedW = new float[w.Length];
+        var foldedB = new float[units];
+        for (int u = 0; u < units; u++)
+        {
+            double s = gamma[u] / Math.Sqrt((double)variance[u] + bn.Epsilon);
+            for (int j = u * inputs; j < (u + 1) * inputs; j++)
+            {
+                foldedW[j] = (float)(w[j] * s);
+            }
+
+            foldedB[u] = (float)((bias[u] - (double)mean[u]) * s + beta[u]);
+        }
+
+        return [foldedW, foldedB];
+    }
+}

@@ -1,0 +1,239 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace MLNet.Regularization.Tensors;
+
+/// <summary>Packing of op(A) and op(B) into contiguous, zero-padded micro-panels, and the buffers that hold them.</summary>
+internal static partial class Gemm
+{
+    /// <summary>
+    /// Copies rows [ic, ic+mc) × k-range [pc, pc+kc) of op(A) into MR-row micro-panels: panel t holds
+    /// rows ic+t·MR.. as <c>dst[t·MR·kc + p·MR + r]</c>; rows past the edge are zeros.
+    /// </summary>
+    private static unsafe void PackA(in Job job, float* dst, int ic, int mc, int pc, int kc, int mr)
+    {
+        if (job.TransA)
+        {
+            // A is k×m: op(A)[i, p] = A[p, i], so each k step is a contiguous run of the block's rows.
+            PackRuns(dst, job.A + (nint)pc * job.Lda + ic, job.Lda, mc, mr, kc);
+            return;
+        }
+
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int valid = Math.Min(mr, mc - ir);
+            PackInterleave(dst + (nint)ir * kc, job.A + (nint)(ic + ir) * job.Lda + pc, job.Lda, valid, mr, kc);
+        }
+    }
+
+    /// <summary>
+    /// Copies k-range [pc, pc+kc) × columns [jc, jc+nc) of op(B) into NR-column micro-panels: panel t holds
+    /// columns jc+t·NR.. as <c>dst[t·NR·kc + p·NR + j]</c>; columns past the edge are zeros.
+    /// </summary>
+    private static unsafe void PackB(in Job job, float* dst, int pc, int kc, int jc, int nc, int nr)
+    {
+        if (!job.TransB)
+        {
+            PackRuns(dst, job.B + (nint)pc * job.Ldb + jc, job.Ldb, nc, nr, kc);
+            return;
+        }
+
+        // B is n×k: op(B)[p, j] = B[j, p], so each column of op(B) is a contiguous source row.
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int valid = Math.Min(nr, nc - jr);
+            PackInterleave(dst + (nint)jr * kc, job.B + (nint)(jc + jr) * job.Ldb + pc, job.Ldb, valid, nr, kc);
+        }
+    }
+
+    /// <summary>
+    /// Packs a block whose k steps are contiguous source runs: run p (<paramref name="total"/> values at
+    /// <c>src + p·ld</c>) is cut into micro-panels of <paramref name="width"/>, so that
+    /// <c>dst[t·width·kc + p·width + r] = src[p·ld + t·width + r]</c>, zero past <paramref name="total"/>.
+    /// </summary>
+    /// <remarks>
+    /// The source is walked row by row, never down a narrow column strip: rows of a wide matrix sit a page
+    /// or more apart, where a strip would defeat the hardware prefetcher and miss on every line.
+    /// </remarks>
+    private static unsafe void PackRuns(float* dst, float* src, int ld, int total, int width, int kc)
+    {
+        int full = total / width, rest = total - full * width;
+        nint panelStride = (nint)width * kc;
+        bool vectorCopy = width % Vector256<float>.Count == 0;
+        for (int p = 0; p < kc; p++)
+        {
+            float* s = src + (nint)p * ld;
+            float* d = dst + (nint)p * width;
+            for (int t = 0; t < full; t++, s += width, d += panelStride)
+            {
+                if (vectorCopy)
+                {
+                    for (int r = 0; r < width; r += Vector256<float>.Count)
+                    {
+                        Vector256.Store(Vector256.Load(s + r), d + r);
+                    }
+                }
+                else
+                {
+                    for (int r = 0; r < width; r++)
+                    {
+                        d[r] = s[r];
+                    }
+                }
+            }
+
+            if (rest > 0)
+            {
+                int r = 0;
+                for (; r < rest; r++)
+                {
+                    d[r] = s[r];
+                }
+
+                for (; r < width; r++)
+                {
+                    d[r] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary><c>dst[p·width + r] = src[r·ld + p]</c> for r &lt; valid, zero for valid ≤ r &lt; width.</summary>
+    private static unsafe void PackInterleave(float* dst, float* src, int ld, int valid, int width, int kc)
+    {
+        int r = 0;
+        if (Avx.IsSupported && width % 8 == 0)
+        {
+            // Groups of 8 source rows: transpose 8×8 squares in registers and store whole k steps.
+            for (; r + 8 <= valid; r += 8)
+            {
+                float* s = src + (nint)r * ld;
+                float* d = dst + r;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    Transpose8x8(s + p, ld, d + (nint)p * width, width);
+                }
+
+                for (; p < kc; p++)
+                {
+                    for (int x = 0; x < 8; x++)
+                    {
+                        d[(nint)p * width + x] = s[(nint)x * ld + p];
+                    }
+                }
+            }
+        }
+
+        // Leftover rows: read each contiguously and scatter it with stride `width` into the panel, which
+        // is small enough (≤ 32 KB) to stay in L1 while it is written.
+        for (; r < valid; r++)
+        {
+            float* s = src + (nint)r * ld;
+            float* d = dst + r;
+            for (int p = 0; p < kc; p++, d += width)
+            {
+                *d = s[p];
+            }
+        }
+
+        if (valid < width)
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                new Span<float>(dst + (nint)p * width + valid, width - valid).Clear();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Transposes the 8×8 square at <paramref name="src"/> (rows <paramref name="ld"/> apart): column p of
+    /// the source becomes the 8 floats at <c>dst + p·dstStride</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, int ld, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src);
+        Vector256<float> r1 = Avx.LoadVector256(src + ld);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * (nint)ld);
+        Vector256<float> r3 = Avx.LoadVector256(src + 3 * (nint)ld);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * (nint)ld);
+        Vector256<float> r5 = Avx.LoadVector256(src + 5 * (nint)ld);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * (nint)ld);
+        Vector256<float> r7 = Avx.LoadVector256(src + 7 * (nint)ld);
+
+        // Interleave pairs of rows (per 128-bit lane): t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+
+        // Gather four rows per column (per lane): s0 = a0 b0 c0 d0 | a4 b4 c4 d4, and so on.
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+
+        // Join the low lanes (columns 0-3) and the high lanes (columns 4-7) of the two row quartets.
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * (nint)dstStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * (nint)dstStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
+    /// <summary>
+    /// Per-thread packing buffers, allocated once (pinned, so raw pointers stay valid) and reused by every
+    /// call on that thread: the steady state allocates nothing.
+    /// </summary>
+    private sealed unsafe class PackBuffers
+    {
+        [ThreadStatic]
+        private static PackBuffers? t_current;
+
+        private readonly float[] _storage;
+
+        private PackBuffers(int aFloats, int bFloats)
+        {
+            // 64-byte alignment: one 16-float slack at each buffer's start; both sizes are multiples of 16.
+            _storage = GC.AllocateUninitializedArray<float>(aFloats + bFloats + 16, pinned: true);
+            float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+            float* aligned = (float*)(((nuint)start + 63) & ~(nuint)63);
+            A = aligned;
+            B = aligned + aFloats;
+            ACapacity = aFloats;
+            BCapacity = bFloats;
+        }
+
+        /// <summary>Packed op(A) block: MC×KC.</summary>
+        public float* A { get; }
+
+        /// <summary>Packed op(B) block: KC×NC.</summary>
+        public float* B { get; }
+
+        private int ACapacity { get; }
+
+        private int BCapacity { get; }
+
+        /// <summary>This thread's buffers, grown (once) if they are smaller than asked.</summary>
+        public static PackBuffers ForCurrentThread(int aFloats, int bFloats)
+        {
+            aFloats = (aFloats + 15) & ~15;
+            bFloats = (bFloats + 15) & ~15;
+            PackBuffers? current = t_current;
+            if (current is null || current.ACapacity < aFloats || current.BCapacity < bFloats)
+            {
+                current = new PackBuffers(
+                    Math.Max(aFloats, current?.ACapacity ?? 0), Math.Max(bFloats, current?.BCapacity ?? 0));
+                t_current = current;
+            }
+
+            return current;
+        }
+    }
+}

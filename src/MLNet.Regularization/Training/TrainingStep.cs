@@ -1,0 +1,80 @@
+using MLNet.Regularization.Data;
+using MLNet.Regularization.Layers;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Training;
+
+/// <summary>
+/// One optimization step on a mini-batch, split in two so the trainer can check the loss before touching the
+/// weights: <see cref="Forward"/> (training-mode forward pass and loss) and <see cref="Update"/> (backward, L2,
+/// optimizer, max-norm). The trainer's loop and the benchmarks run exactly this code.
+/// </summary>
+internal sealed class TrainingStep
+{
+    private readonly Network _net;
+    private readonly Loss _loss;
+    private readonly TrainerOptions _options;
+    private readonly TaskKind _task;
+    private readonly List<Parameter> _parameters;
+    private readonly OptimizerState _optimizer;
+    private Tensor? _gradient;
+    private int _steps;
+
+    public TrainingStep(Network net, Loss loss, TrainerOptions options, Rng maskRng, TaskKind task)
+    {
+        _net = net;
+        _loss = loss;
+        _options = options;
+        _task = task;
+        _parameters = net.Parameters.ToList();
+        _optimizer = options.Optimizer.CreateState(_parameters);
+        Context = new ForwardContext(ForwardMode.Train, maskRng, options.MaxThreads);
+    }
+
+    /// <summary>The training-mode context (its random source draws every mask).</summary>
+    public ForwardContext Context { get; }
+
+    /// <summary>Forward pass and loss; returns the batch-mean loss and counts correct predictions.</summary>
+    public float Forward(Tensor x, ReadOnlySpan<float> targets, ReadOnlySpan<int> labels, out long correct)
+    {
+        var output = _net.Forward(x, Context);
+        _gradient = Tensor.Reuse(_gradient, output.Shape);
+        float value = _loss.Compute(output, targets, _gradient);
+        correct = Evaluator.CountCorrect(output, labels, _task);
+        return value;
+    }
+
+    /// <summary>Backward pass, L2 penalty, optimizer step at <paramref name="learningRate"/>, max-norm.</summary>
+    public void Update(float learningRate)
+    {
+        _net.Backward(_gradient ?? throw new InvalidOperationException("Update needs a Forward first."), Context);
+        if (_options.L2 > 0)
+        {
+            AddL2(_parameters, _options.L2);
+        }
+
+        _optimizer.Step(learningRate, ++_steps);
+        if (_options.MaxNorm is float c)
+        {
+            Trainer.ApplyMaxNorm(_parameters, c);
+        }
+    }
+
+    private static void AddL2(List<Parameter> parameters, float lambda)
+    {
+        foreach (var p in parameters)
+        {
+            if (p.Kind != ParameterKind.Weight)
+            {
+                continue;
+            }
+
+            var w = p.Value.Span;
+            var g = p.Gradient.Span;
+            for (int i = 0; i < w.Length; i++)
+            {
+                g[i] += lambda * w[i];
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+using BenchmarkDotNet.Running;
+using MLNet.Regularization.Benchmarks;
+
+// `-- quick`: the one-table runner with the PyTorch peer; anything else goes to BenchmarkDotNet
+// (for example `-- --filter *Gemm*`).
+if (args.Length > 0 && args[0] == "quick")
+{
+    return QuickRunner.Run(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(QuickRunner).Assembly).Run(args, BenchmarkConfig.Create());
+return 0;

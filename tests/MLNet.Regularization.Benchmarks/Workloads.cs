@@ -1,0 +1,59 @@
+using MLNet.Regularization.Data;
+using MLNet.Regularization.Layers;
+using MLNet.Regularization.Tensors;
+using MLNet.Regularization.Training;
+
+namespace MLNet.Regularization.Benchmarks;
+
+/// <summary>The configurations measured here and by the PyTorch peer (peer/torch_peer.py) — keep them in step.</summary>
+internal static class Workloads
+{
+    public const int BatchSize = 128;
+    public const int Hidden = 1024;
+
+    /// <summary>GEMM shapes: the MLP 784-1024-1024-10's forward (X·Wᵀ), backward dW (dYᵀ·X) and dX (dY·W), and 1024³.</summary>
+    public static readonly (string Name, bool TransA, bool TransB, int M, int N, int K)[] GemmShapes =
+    [
+        ("1024x1024x1024 NN", false, false, 1024, 1024, 1024),
+        ("128x1024x784 NT (fwd)", false, true, 128, 1024, 784),
+        ("128x1024x1024 NT (fwd)", false, true, 128, 1024, 1024),
+        ("1024x784x128 TN (dW)", true, false, 1024, 784, 128),
+        ("128x784x1024 NN (dX)", false, false, 128, 784, 1024),
+    ];
+
+    /// <summary>MLP 784-1024-1024-10 variants.</summary>
+    public static readonly string[] MlpConfigurations = ["none", "dropout", "dropconnect", "batchnorm", "batchnorm+dropout"];
+
+    public static Network Mlp(string configuration) => configuration switch
+    {
+        "none" => Network.Sequential(new Dense(Hidden), new ReLU(), new Dense(Hidden), new ReLU(), new Dense(10)),
+        "dropout" => Network.Sequential(new Dropout(0.2f), new Dense(Hidden), new ReLU(), new Dropout(0.5f), new Dense(Hidden), new ReLU(), new Dropout(0.5f), new Dense(10)),
+        "dropconnect" => Network.Sequential(new DropConnectDense(Hidden, 0.5f), new ReLU(), new DropConnectDense(Hidden, 0.5f), new ReLU(), new Dense(10)),
+        "batchnorm" => Network.Sequential(new Dense(Hidden), new BatchNorm(), new ReLU(), new Dense(Hidden), new BatchNorm(), new ReLU(), new Dense(10)),
+        "batchnorm+dropout" => Network.Sequential(new Dense(Hidden), new BatchNorm(), new ReLU(), new Dropout(0.5f), new Dense(Hidden), new BatchNorm(), new ReLU(), new Dropout(0.5f), new Dense(10)),
+        _ => throw new ArgumentException($"unknown configuration '{configuration}'."),
+    };
+
+    private static Dataset? _train;
+
+    /// <summary>The committed Fashion-MNIST subset (5,000 × 784).</summary>
+    public static Dataset Train => _train ??= SampleData.LoadFashionMnistSmall().Train;
+
+    /// <summary>A ready training step for a network on <see cref="Train"/>, plus batches cut from it.</summary>
+    public static (TrainingStep Step, (Tensor X, float[] Targets, int[] Labels)[] Batches) TrainingSetup(Network network, int threads)
+    {
+        var data = Train;
+        network.Build(data.SampleShape, new Rng(1));
+        var options = new TrainerOptions { BatchSize = BatchSize, MaxThreads = threads, Optimizer = new Adam() };
+        var step = new TrainingStep(network, new SoftmaxCrossEntropy(), options, new Rng(2), data.Task);
+        int count = data.Count / BatchSize;
+        var batches = new (Tensor, float[], int[])[count];
+        for (int b = 0; b < count; b++)
+        {
+            var subset = data.Subset(Enumerable.Range(b * BatchSize, BatchSize).ToArray());
+            batches[b] = (subset.Features, subset.Labels!.Select(l => (float)l).ToArray(), subset.Labels!);
+        }
+
+        return (step, batches);
+    }
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer of the quick benchmark (QuickRunner.cs): the same GEMM shapes and MLP configurations,
+timed the same way (best of five rounds of about 0.4 s after a warm-up). Prints one JSON object on stdout.
+
+Run it through the runner, or by hand with OpenBLAS' OpenMP build (the reference BLAS that python3-numpy pulls in
+alone is some thirty times slower and would make the comparison meaningless):
+
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 torch_peer.py data/fashion-mnist-small
+"""
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROUNDS, ROUND_SECONDS = 5, 0.4
+BATCH, HIDDEN = 128, 1024
+GEMM_SHAPES = [  # name, transA, transB, m, n, k -- as in Workloads.cs
+    ("1024x1024x1024 NN", False, False, 1024, 1024, 1024),
+    ("128x1024x784 NT (fwd)", False, True, 128, 1024, 784),
+    ("128x1024x1024 NT (fwd)", False, True, 128, 1024, 1024),
+    ("1024x784x128 TN (dW)", True, False, 1024, 784, 128),
+    ("128x784x1024 NN (dX)", False, False, 128, 784, 1024),
+]
+
+
+def rate(fn):
+    """Calls per second: best of ROUNDS rounds after a warm-up, like QuickRunner.Rate."""
+    start, warm = time.perf_counter(), 0
+    while warm < 3 or time.perf_counter() - start < 0.3:
+        fn()
+        warm += 1
+    per_call = (time.perf_counter() - start) / warm
+    calls = max(1, int(ROUND_SECONDS / per_call))
+    best = 0.0
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = max(best, calls / (time.perf_counter() - t))
+    return best
+
+
+def blas_libraries():
+    """The BLAS shared objects this process really mapped."""
+    found = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if "blas" in name or "mkl" in name or "dnnl" in name:
+                found.add(path)
+    return sorted(found)
+
+
+def read_idx_images(path):
+    with gzip.open(path, "rb") as f:
+        magic, count, rows, cols = struct.unpack(">iiii", f.read(16))
+        assert magic == 0x803, f"{path}: bad magic {magic:#x}"
+        return np.frombuffer(f.read(), dtype=np.uint8).reshape(count, rows * cols).astype(np.float32) / 255.0
+
+
+def read_idx_labels(path):
+    with gzip.open(path, "rb") as f:
+        magic, count = struct.unpack(">ii", f.read(8))
+        assert magic == 0x801, f"{path}: bad magic {magic:#x}"
+        return np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
+
+
+class DropConnectLinear(nn.Linear):
+    """DropConnect with one Bernoulli weight mask per mini-batch (as DropConnectDense's default mode);
+    inference with the expected weights (1 - p) W."""
+
+    def __init__(self, inputs, outputs, rate):
+        super().__init__(inputs, outputs)
+        self.rate = rate
+
+    def forward(self, x):
+        if self.training:
+            mask = torch.empty_like(self.weight).bernoulli_(1 - self.rate)
+            return F.linear(x, self.weight * mask, self.bias)
+        return F.linear(x, self.weight * (1 - self.rate), self.bias)
+
+
+def mlp(config):
+    h = HIDDEN
+    if config == "none":
+        layers = [nn.Linear(784, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 10)]
+    elif config == "dropout":
+        layers = [nn.Dropout(0.2), nn.Linear(784, h), nn.ReLU(), nn.Dropout(0.5), nn.Linear(h, h), nn.ReLU(), nn.Dropout(0.5), nn.Linear(h, 10)]
+    elif config == "dropconnect":
+        layers = [DropConnectLinear(784, h, 0.5), nn.ReLU(), DropConnectLinear(h, h, 0.5), nn.ReLU(), nn.Linear(h, 10)]
+    elif config == "batchnorm":
+        layers = [nn.Linear(784, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, 10)]
+    elif config == "batchnorm+dropout":
+        layers = [nn.Linear(784, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(0.5), nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(0.5), nn.Linear(h, 10)]
+    else:
+        raise ValueError(config)
+    return nn.Sequential(*layers)
+
+
+def main():
+    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    data_dir = sys.argv[1]
+    x = torch.from_numpy(read_idx_images(os.path.join(data_dir, "train-images-idx3-ubyte.gz")))
+    y = torch.from_numpy(read_idx_labels(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")))
+    results = {}
+
+    for name, ta, tb, m, n, k in GEMM_SHAPES:
+        a = torch.randn(k, m) if ta else torch.randn(m, k)
+        b = torch.randn(n, k) if tb else torch.randn(k, n)
+        out = torch.empty(m, n)
+        op_a, op_b = (a.t() if ta else a), (b.t() if tb else b)
+        results[f"GEMM/{name}"] = rate(lambda: torch.mm(op_a, op_b, out=out)) * 2.0 * m * n * k / 1e9
+
+    batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x) - BATCH + 1, BATCH)]
+    for config in ["none", "dropout", "dropconnect", "batchnorm", "batchnorm+dropout"]:
+        model = mlp(config)
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        state = {"i": 0}
+
+        def step():
+            xb, yb = batches[state["i"] % len(batches)]
+            state["i"] += 1
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+
+        results[f"MLP train/{config}"] = rate(step) * BATCH
+
+    model = mlp("dropout").eval()
+    for batch in (1, 1024):
+        xb = torch.randn(batch, 784)
+
+        def infer():
+            with torch.no_grad():
+                torch.softmax(model(xb), dim=1)
+
+        results[f"MLP infer/batch {batch}"] = rate(infer) * batch
+
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "blas": blas_libraries(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
