@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for builds and tests on a fresh machine.
 #
-#   ./build.sh test    install what the tests need (Debian python3-onnx, npm onnxruntime-node) when missing,
+#   ./build.sh test    install what the tests need (Debian python3-onnx and chromium, npm onnxruntime-node) when missing,
 #                      then build and run every test in Release
 #   ./build.sh setup   only the installs
 #   ./build.sh build   only the build
@@ -16,6 +16,14 @@ setup() {
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-onnx python3-numpy >/dev/null
+  fi
+  # Headless Chromium renders the HTML report of 'mlnet-reg compare' in the CLI tests.
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "build.sh: installing chromium (apt)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
   fi
   # Real ONNX Runtime (libonnxruntime.so) from the npm package; --ignore-scripts skips its GPU download.
   if [ ! -f tools/onnxruntime/node_modules/onnxruntime-node/package.json ]; then
