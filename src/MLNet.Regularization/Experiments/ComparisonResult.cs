@@ -35,6 +35,11 @@ public readonly record struct MetricSummary(double Mean, double StdDev)
         }
 
         double mean = values.Average();
+        if (values.Min() == values.Max())
+        {
+            return new MetricSummary(values.First(), 0); // exactly, without the rounding noise of the formula
+        }
+
         double ss = values.Sum(v => (v - mean) * (v - mean));
         return new MetricSummary(mean, values.Count < 2 ? 0 : Math.Sqrt(ss / (values.Count - 1)));
     }

@@ -58,13 +58,13 @@ public static class HtmlReport
             GapBars(html, ranked);
             if (result.BestRun is { } best)
             {
-                Reliability(html, result.Best!, best);
+                Reliability(html, result.Best!, best, RunName(result, best));
             }
 
             html.Append("</div>\n");
             if (result.BestRun is { } run && run.Validation.Classes <= 20)
             {
-                Confusion(html, result.Best!, run, result.BestModel?.ClassNames);
+                Confusion(html, result.Best!, run, result.BestModel?.ClassNames, RunName(result, run));
             }
         }
         else
@@ -262,7 +262,7 @@ public static class HtmlReport
             .Append("</svg>\n<figcaption>Training accuracy minus validation accuracy, in percentage points (smaller means less overfitting).</figcaption>\n</figure>\n");
     }
 
-    private static void Reliability(StringBuilder html, TrialResult best, RunResult run)
+    private static void Reliability(StringBuilder html, TrialResult best, RunResult run, string runName)
     {
         var bins = run.Validation.ReliabilityBins;
         var plot = new Plot(440, 400, 56, 16, 20, 48, 0, 1, 0, 1);
@@ -286,11 +286,11 @@ public static class HtmlReport
 
         html.Append(F($"<line class=\"diagonal\" x1=\"{plot.X(0):F1}\" y1=\"{plot.Y(0):F1}\" x2=\"{plot.X(1):F1}\" y2=\"{plot.Y(1):F1}\"/>"))
             .Append("</svg>\n<figcaption>")
-            .Append(E(F($"{best.Name}, seed {run.Seed}, fold {run.Fold + 1}: accuracy per confidence bin (15 equal-width bins) against the diagonal of perfect calibration; red: the gap to it. ECE = {ece:F4} on {run.Validation.Count} validation examples.")))
+            .Append(E(F($"{best.Name}, {runName}: accuracy per confidence bin (15 equal-width bins) against the diagonal of perfect calibration; red: the gap to it. ECE = {ece:F4} on {run.Validation.Count} validation examples.")))
             .Append("</figcaption>\n</figure>\n");
     }
 
-    private static void Confusion(StringBuilder html, TrialResult best, RunResult run, IReadOnlyList<string>? names)
+    private static void Confusion(StringBuilder html, TrialResult best, RunResult run, IReadOnlyList<string>? names, string runName)
     {
         var m = run.Validation.ConfusionMatrix;
         int k = m.Length;
@@ -317,7 +317,7 @@ public static class HtmlReport
             html.Append("<td>").Append(double.IsNaN(f1) ? "–" : F($"{f1:F3}")).Append("</td></tr>\n");
         }
 
-        html.Append("</tbody>\n</table>\n<p class=\"note\">").Append(E(F($"{best.Name}, seed {run.Seed}, fold {run.Fold + 1}: rows are true classes, columns predictions; macro-F1 {run.Validation.MacroF1:F4}.")))
+        html.Append("</tbody>\n</table>\n<p class=\"note\">").Append(E(F($"{best.Name}, {runName}: rows are true classes, columns predictions; macro-F1 {run.Validation.MacroF1:F4}.")))
             .Append("</p>\n");
     }
 
@@ -372,6 +372,11 @@ public static class HtmlReport
 
         return (min, max, [.. ticks]);
     }
+
+    /// <summary>Which run a chart shows: its seed, and its fold under k-fold validation.</summary>
+    private static string RunName(ComparisonResult result, RunResult run) => result.Options.Validation == ValidationMethod.KFold
+        ? F($"seed {run.Seed}, fold {run.Fold + 1}")
+        : F($"seed {run.Seed}");
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 
