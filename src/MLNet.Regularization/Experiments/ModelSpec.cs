@@ -175,9 +175,15 @@ public sealed class ModelSpec
 
     /// <summary>A short description of the architecture and regularizers, such as
     /// <c>256-128 relu, in-dropout 0.2, dropout 0.5, BN</c>.</summary>
-    public string Describe()
+    public string Describe() => $"{string.Join("-", Hidden ?? [])} {Activation}" + (RegularizerParts() is { Count: > 0 } parts ? ", " + string.Join(", ", parts) : "");
+
+    /// <summary>The regularizers alone, such as <c>in-dropout 0.2, BN, dropout 0.5, max-norm 3</c>, or
+    /// <c>no regularization</c>.</summary>
+    public string DescribeRegularizers() => RegularizerParts() is { Count: > 0 } parts ? string.Join(", ", parts) : "no regularization";
+
+    private List<string> RegularizerParts()
     {
-        var parts = new List<string> { $"{string.Join("-", Hidden ?? [])} {Activation}" };
+        var parts = new List<string>();
         if (InputDropout > 0)
         {
             parts.Add(Invariant($"in-dropout {InputDropout}"));
@@ -209,7 +215,7 @@ public sealed class ModelSpec
             parts.Add(training);
         }
 
-        return string.Join(", ", parts);
+        return parts;
     }
 
     /// <summary>The name shown for this configuration: <see cref="Name"/>, or <see cref="Describe"/>.</summary>

@@ -63,7 +63,8 @@ public sealed class SearchSpace
     }
 
     /// <summary>An endless sequence of distinct specs drawn from this space around <paramref name="baseSpec"/>,
-    /// named <c>random 1</c>, <c>random 2</c>, … ; it ends only when the space is exhausted.</summary>
+    /// named by number and regularizers (<c>random 1: BN, dropout 0.3</c>, …); it ends only when the space is
+    /// exhausted.</summary>
     /// <param name="baseSpec">Architecture and training settings the draws start from (its regularizers are
     /// replaced).</param>
     /// <param name="seed">The seed; the same seed gives the same sequence.</param>
@@ -91,7 +92,7 @@ public sealed class SearchSpace
             }
 
             repeats = 0;
-            spec.Name = $"random {++drawn}";
+            spec.Name = $"random {++drawn}: {spec.DescribeRegularizers()}";
             yield return spec;
         }
     }

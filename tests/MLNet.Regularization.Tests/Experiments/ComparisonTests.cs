@@ -73,7 +73,8 @@ public class ComparisonTests(Xunit.Abstractions.ITestOutputHelper output)
         var result = new Comparison(new ComparisonOptions { MaxTrials = 3 })
             .RunRandomSearch(Base(2), new SearchSpace(), Data, new SyncProgress(reports.Add));
         Assert.Equal(3, result.Trials.Count);
-        Assert.Equal(["random 1", "random 2", "random 3"], result.Trials.Select(t => t.Name));
+        Assert.Equal(["random 1: ", "random 2: ", "random 3: "], result.Trials.Select(t => t.Name[..(t.Name.IndexOf(':') + 2)]));
+        Assert.All(result.Trials, t => Assert.EndsWith(t.Spec!.DescribeRegularizers(), t.Name));
         Assert.Equal(3, result.Trials.Select(t => t.Spec!.Describe()).Distinct().Count());
         Assert.Equal(3, reports.Count(r => r.Kind == ComparisonProgressKind.TrialStarted));
         Assert.Equal(3, reports.Count(r => r.Kind == ComparisonProgressKind.TrialFinished));
