@@ -12,6 +12,7 @@ public sealed class Network
 {
     private readonly Layer[] _layers;
     private int[]? _inputShape;
+    private int _firstLearningLayer;
 
     private Network(Layer[] layers) => _layers = layers;
 
@@ -73,6 +74,7 @@ public sealed class Network
     {
         ReadOnlySpan<int> shape = inputShape;
         bool parametersBefore = false;
+        _firstLearningLayer = _layers.Length;
         for (int i = 0; i < _layers.Length; i++)
         {
             var layer = _layers[i];
@@ -86,6 +88,11 @@ public sealed class Network
             }
 
             layer.NeedsInputGradient = parametersBefore;
+            if (!parametersBefore && layer.Parameters.Count > 0)
+            {
+                _firstLearningLayer = i;
+            }
+
             parametersBefore |= layer.Parameters.Count > 0;
             shape = layer.OutputShape;
         }
@@ -112,15 +119,12 @@ public sealed class Network
     public void Backward(Tensor dy, ForwardContext ctx)
     {
         ArgumentNullException.ThrowIfNull(dy);
-        for (int i = _layers.Length - 1; i >= 0; i--)
-        {
-            var layer = _layers[i];
-            if (!layer.NeedsInputGradient && layer.Parameters.Count == 0)
-            {
-                break; // nothing at or before this layer learns
-            }
+        EnsureBuilt();
 
-            dy = layer.Backward(dy, ctx);
+        // Layers before the first one with parameters need no backward pass: nothing there learns.
+        for (int i = _layers.Length - 1; i >= _firstLearningLayer; i--)
+        {
+            dy = _layers[i].Backward(dy, ctx);
         }
     }
 
