@@ -60,15 +60,15 @@ public sealed class AvgPool2D : Layer
         var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        int hw = g.Height * g.Width, p = g.OutPositions;
+        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
         StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) =>
         {
             for (int plane = from; plane < to; plane++)
             {
-                for (int oh = 0; oh < g.OutHeight; oh++)
+                for (int oh = 0; oh < outH; oh++)
                 {
                     var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < g.OutWidth; ow++)
+                    for (int ow = 0; ow < outW; ow++)
                     {
                         var (w0, w1) = g.WindowColumns(ow);
                         float sum = 0f;
@@ -76,12 +76,12 @@ public sealed class AvgPool2D : Layer
                         {
                             for (int iw = w0; iw < w1; iw++)
                             {
-                                sum += xs[plane * hw + ih * g.Width + iw];
+                                sum += xs[plane * hw + ih * width + iw];
                             }
                         }
 
                         int count = (h1 - h0) * (w1 - w0);
-                        ys[plane * p + oh * g.OutWidth + ow] = count > 0 ? sum / count : 0f;
+                        ys[plane * p + oh * outW + ow] = count > 0 ? sum / count : 0f;
                     }
                 }
             }
@@ -103,16 +103,16 @@ public sealed class AvgPool2D : Layer
         _dx = Tensor.Reuse(_dx, shape);
         var g = _g;
         float[] dys = dy.Data, dx = _dx.Data;
-        int hw = g.Height * g.Width, p = g.OutPositions;
+        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
         StaticParallel.For(dy.BatchSize * g.Channels, ctx.Threads, (from, to) =>
         {
             dx.AsSpan(from * hw, (to - from) * hw).Clear();
             for (int plane = from; plane < to; plane++)
             {
-                for (int oh = 0; oh < g.OutHeight; oh++)
+                for (int oh = 0; oh < outH; oh++)
                 {
                     var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < g.OutWidth; ow++)
+                    for (int ow = 0; ow < outW; ow++)
                     {
                         var (w0, w1) = g.WindowColumns(ow);
                         int count = (h1 - h0) * (w1 - w0);
@@ -121,12 +121,12 @@ public sealed class AvgPool2D : Layer
                             continue;
                         }
 
-                        float share = dys[plane * p + oh * g.OutWidth + ow] / count;
+                        float share = dys[plane * p + oh * outW + ow] / count;
                         for (int ih = h0; ih < h1; ih++)
                         {
                             for (int iw = w0; iw < w1; iw++)
                             {
-                                dx[plane * hw + ih * g.Width + iw] += share;
+                                dx[plane * hw + ih * width + iw] += share;
                             }
                         }
                     }

@@ -70,25 +70,25 @@ public sealed class MaxPool2D : Layer
 
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        int planes = x.BatchSize * g.Channels, hw = g.Height * g.Width, p = g.OutPositions;
+        int planes = x.BatchSize * g.Channels, hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
         StaticParallel.For(planes, ctx.Threads, (from, to) =>
         {
             for (int plane = from; plane < to; plane++)
             {
-                int inBase = plane * hw, outBase = plane * p;
-                for (int oh = 0; oh < g.OutHeight; oh++)
+                int inBase = plane * hw, o = plane * outH * outW;
+                for (int oh = 0; oh < outH; oh++)
                 {
                     var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < g.OutWidth; ow++)
+                    for (int ow = 0; ow < outW; ow++, o++)
                     {
                         var (w0, w1) = g.WindowColumns(ow);
                         int best = -1;
                         float max = float.NegativeInfinity;
                         for (int ih = h0; ih < h1; ih++)
                         {
-                            for (int iw = w0; iw < w1; iw++)
+                            int row = inBase + ih * width;
+                            for (int idx = row + w0; idx < row + w1; idx++)
                             {
-                                int idx = inBase + ih * g.Width + iw;
                                 if (best < 0 || xs[idx] > max)
                                 {
                                     max = xs[idx];
@@ -97,7 +97,6 @@ public sealed class MaxPool2D : Layer
                             }
                         }
 
-                        int o = outBase + oh * g.OutWidth + ow;
                         ys[o] = best < 0 ? 0f : max;
                         if (argmax is not null)
                         {

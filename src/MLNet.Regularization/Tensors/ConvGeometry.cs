@@ -33,10 +33,10 @@ internal readonly record struct ConvGeometry(
     }
 
     /// <summary>Output rows.</summary>
-    public int OutHeight => OutSize(Height, KernelHeight, StrideHeight, DilationHeight, PadTop, PadBottom);
+    public int OutHeight { get; } = OutSize(Height, KernelHeight, StrideHeight, DilationHeight, PadTop, PadBottom);
 
     /// <summary>Output columns.</summary>
-    public int OutWidth => OutSize(Width, KernelWidth, StrideWidth, DilationWidth, PadLeft, PadRight);
+    public int OutWidth { get; } = OutSize(Width, KernelWidth, StrideWidth, DilationWidth, PadLeft, PadRight);
 
     /// <summary>Output positions per channel (outH·outW).</summary>
     public int OutPositions => OutHeight * OutWidth;
