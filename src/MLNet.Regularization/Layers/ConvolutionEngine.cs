@@ -56,37 +56,43 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             for (int part = from; part < to; part++)
             {
-                float[] yt = outputs[part];
                 for (int chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++)
                 {
-                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages), rows = (i1 - i0) * p;
-                    var cols = keepColumns ? columns!.Data.AsSpan(i0 * p * k, rows * k) : scratch[part].AsSpan(0, rows * k);
-                    for (int i = i0; i < i1; i++)
-                    {
-                        Im2Col.Unroll(g, xs, i, cols.Slice((i - i0) * p * k, p * k));
-                    }
-
-                    Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, 1);
-
-                    // [rows, F] → NCHW, adding the bias on the way.
-                    for (int i = i0; i < i1; i++)
-                    {
-                        int r0 = (i - i0) * p;
-                        for (int o = 0; o < f; o++)
-                        {
-                            float b = bias is null ? 0f : bias[o];
-                            var dst = ys.AsSpan((i * f + o) * p, p);
-                            for (int q = 0; q < p; q++)
-                            {
-                                dst[q] = yt[(r0 + q) * f + o] + b;
-                            }
-                        }
-                    }
+                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
+                    var cols = keepColumns ? columns!.Data.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch[part].AsSpan(0, (i1 - i0) * p * k);
+                    ForwardChunk(g, f, xs, ys, cols, wt, outputs[part], bias, i0, i1);
                 }
             }
         });
 
         return columns;
+    }
+
+    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, int i0, int i1)
+    {
+        int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
+        for (int i = i0; i < i1; i++)
+        {
+            Im2Col.Unroll(g, xs, i, cols.Slice((i - i0) * p * k, p * k));
+        }
+
+        Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, 1);
+
+        // [rows, F] → NCHW, adding the bias on the way.
+        for (int i = i0; i < i1; i++)
+        {
+            int r0 = (i - i0) * p;
+            for (int o = 0; o < f; o++)
+            {
+                float b = bias is null ? 0f : bias[o];
+                var dst = ys.AsSpan((i * f + o) * p, p);
+                var src = yt.AsSpan(r0 * f + o);
+                for (int q = 0, t = 0; q < dst.Length; q++, t += f)
+                {
+                    dst[q] = src[t] + b;
+                }
+            }
+        }
     }
 
     /// <summary>Given dy [N, F, outH, outW] and the columns kept by forward, writes dW (overwriting) and db
@@ -112,48 +118,10 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             for (int part = from; part < to; part++)
             {
-                float[] dyt = grads[part];
                 for (int chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++)
                 {
-                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages), rows = (i1 - i0) * p;
-
-                    // NCHW → [rows, F].
-                    for (int i = i0; i < i1; i++)
-                    {
-                        int r0 = (i - i0) * p;
-                        for (int o = 0; o < f; o++)
-                        {
-                            var src = dys.AsSpan((i * f + o) * p, p);
-                            for (int q = 0; q < p; q++)
-                            {
-                                dyt[(r0 + q) * f + o] = src[q];
-                            }
-                        }
-                    }
-
-                    var chunkCols = cols.AsSpan(i0 * p * k, rows * k);
-                    Gemm.Multiply(true, false, f, k, rows, 1f, dyt, f, chunkCols, k, 0f, partialW.AsSpan(chunk * f * k, f * k), k, 1);
-                    var pb = partialB.AsSpan(chunk * f, f);
-                    pb.Clear();
-                    for (int r = 0; r < rows; r++)
-                    {
-                        var row = dyt.AsSpan(r * f, f);
-                        for (int o = 0; o < f; o++)
-                        {
-                            pb[o] += row[o];
-                        }
-                    }
-
-                    if (dxs is not null)
-                    {
-                        float[] dcols = inputGrads[part];
-                        Gemm.Multiply(false, false, rows, k, f, 1f, dyt, f, weight, k, 0f, dcols, k, 1);
-                        dxs.AsSpan(i0 * g.ImageSize, (i1 - i0) * g.ImageSize).Clear();
-                        for (int i = i0; i < i1; i++)
-                        {
-                            Im2Col.Fold(g, dcols.AsSpan((i - i0) * p * k, p * k), dxs, i);
-                        }
-                    }
+                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
+                    BackwardChunk(g, f, dys, cols, weight, grads[part], inputGrads[part], partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1);
                 }
             }
         });
@@ -171,6 +139,44 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             for (int chunk = 1; chunk < chunks; chunk++)
             {
                 System.Numerics.Tensors.TensorPrimitives.Add(dBias, partialB.AsSpan(chunk * f, f), dBias);
+            }
+        }
+    }
+
+    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyt, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1)
+    {
+        int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
+
+        // NCHW → [rows, F].
+        for (int i = i0; i < i1; i++)
+        {
+            int r0 = (i - i0) * p;
+            for (int o = 0; o < f; o++)
+            {
+                var src = dys.AsSpan((i * f + o) * p, p);
+                var dst = dyt.AsSpan(r0 * f + o);
+                for (int q = 0, t = 0; q < src.Length; q++, t += f)
+                {
+                    dst[t] = src[q];
+                }
+            }
+        }
+
+        var chunkCols = cols.AsSpan(i0 * p * k, rows * k);
+        Gemm.Multiply(true, false, f, k, rows, 1f, dyt, f, chunkCols, k, 0f, partialW, k, 1);
+        partialB.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(partialB, dyt.AsSpan(r * f, f), partialB);
+        }
+
+        if (dxs is not null)
+        {
+            Gemm.Multiply(false, false, rows, k, f, 1f, dyt, f, weight, k, 0f, dcols, k, 1);
+            dxs.AsSpan(i0 * g.ImageSize, (i1 - i0) * g.ImageSize).Clear();
+            for (int i = i0; i < i1; i++)
+            {
+                Im2Col.Fold(g, dcols.AsSpan((i - i0) * p * k, p * k), dxs, i);
             }
         }
     }

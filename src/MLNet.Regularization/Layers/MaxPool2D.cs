@@ -70,43 +70,7 @@ public sealed class MaxPool2D : Layer
 
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        int planes = x.BatchSize * g.Channels, hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
-        StaticParallel.For(planes, ctx.Threads, (from, to) =>
-        {
-            for (int plane = from; plane < to; plane++)
-            {
-                int inBase = plane * hw, o = plane * outH * outW;
-                for (int oh = 0; oh < outH; oh++)
-                {
-                    var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < outW; ow++, o++)
-                    {
-                        var (w0, w1) = g.WindowColumns(ow);
-                        int best = -1;
-                        float max = float.NegativeInfinity;
-                        for (int ih = h0; ih < h1; ih++)
-                        {
-                            int row = inBase + ih * width;
-                            for (int idx = row + w0; idx < row + w1; idx++)
-                            {
-                                if (best < 0 || xs[idx] > max)
-                                {
-                                    max = xs[idx];
-                                    best = idx;
-                                }
-                            }
-                        }
-
-                        ys[o] = best < 0 ? 0f : max;
-                        if (argmax is not null)
-                        {
-                            argmax[o] = best;
-                        }
-                    }
-                }
-            }
-        });
-
+        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) => MaxPlanes(g, xs, ys, argmax, from, to));
         return y;
     }
 
@@ -124,15 +88,81 @@ public sealed class MaxPool2D : Layer
         return _dx;
     }
 
+    /// <summary>Max pooling of planes [from, to) (a plane is one example's channel), recording arg-max indices when asked.</summary>
+    internal static void MaxPlanes(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, int from, int to)
+    {
+        int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
+        Span<int> windows = stackalloc int[2 * (outH + outW)];
+        var rows = windows[..(2 * outH)];
+        var cols = windows[(2 * outH)..];
+        for (int oh = 0; oh < outH; oh++)
+        {
+            (rows[2 * oh], rows[2 * oh + 1]) = g.WindowRows(oh);
+        }
+
+        for (int ow = 0; ow < outW; ow++)
+        {
+            (cols[2 * ow], cols[2 * ow + 1]) = g.WindowColumns(ow);
+        }
+
+        var x = xs.AsSpan();
+        for (int plane = from; plane < to; plane++)
+        {
+            int inBase = plane * hw, o = plane * outH * outW;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                int h0 = rows[2 * oh], h1 = rows[2 * oh + 1];
+                for (int ow = 0; ow < outW; ow++, o++)
+                {
+                    int w0 = cols[2 * ow], w1 = cols[2 * ow + 1];
+                    if (h0 >= h1 || w0 >= w1)
+                    {
+                        ys[o] = 0f;
+                        if (argmax is not null)
+                        {
+                            argmax[o] = -1;
+                        }
+
+                        continue;
+                    }
+
+                    int best = inBase + h0 * width + w0;
+                    float max = x[best];
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        int row = inBase + ih * width;
+                        for (int idx = row + w0; idx < row + w1; idx++)
+                        {
+                            float v = x[idx];
+                            if (v > max)
+                            {
+                                max = v;
+                                best = idx;
+                            }
+                        }
+                    }
+
+                    ys[o] = max;
+                    if (argmax is not null)
+                    {
+                        argmax[o] = best;
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>dx = 0, then dx[argmax[o]] += dy[o] for every output o (argmax −1: no input). Parallel over images,
     /// whose windows never reach into another image.</summary>
     internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads)
     {
         int perImageIn = g.ImageSize, perImageOut = g.Channels * g.OutPositions;
-        StaticParallel.For(batch, threads, (from, to) =>
+        StaticParallel.For(batch, threads, (from, to) => Route(dy, argmax, dx, from * perImageIn, (to - from) * perImageIn, from * perImageOut, to * perImageOut));
+
+        static void Route(float[] dy, int[] argmax, float[] dx, int clearFrom, int clearLength, int from, int to)
         {
-            dx.AsSpan(from * perImageIn, (to - from) * perImageIn).Clear();
-            for (int o = from * perImageOut; o < to * perImageOut; o++)
+            dx.AsSpan(clearFrom, clearLength).Clear();
+            for (int o = from; o < to; o++)
             {
                 int idx = argmax[o];
                 if (idx >= 0)
@@ -140,7 +170,7 @@ public sealed class MaxPool2D : Layer
                     dx[idx] += dy[o];
                 }
             }
-        });
+        }
     }
 
     /// <inheritdoc />
