@@ -25,4 +25,25 @@ public class ConvLearningTests(ITestOutputHelper output)
         output.WriteLine($"test accuracy {accuracy:P2}, log-loss {loss:F4}, training {seconds:F1} s ({train.Count * 8 / seconds:F0} samples/s)");
         Assert.True(accuracy >= 0.85, $"test accuracy {accuracy:P2} is below 85%");
     }
+
+    /// <summary>The convolutional regularizers train inside a network, are reproducible by seed, and their Monte
+    /// Carlo mode serves uncertainty estimates.</summary>
+    [Fact]
+    public void Cnn_with_convolutional_regularizers_trains_reproducibly_and_gives_Monte_Carlo_uncertainty()
+    {
+        var (train, test) = SampleData.LoadFashionMnist(SampleData.FindFashionMnistSmall(), asImages: true, trainLimit: 600, testLimit: 200);
+        Network Build() => Network.Sequential(
+            new Cutout(8, probability: 0.5f), new Conv2D(8, 3, padding: "same", useBias: false), new BatchNorm(), new ReLU(),
+            new MaxDrop(0.1f), new MaxPoolingDropout(0.2f), new DropConnectConv2D(8, 3, 0.2f, padding: 1), new ReLU(),
+            new DropBlock(0.1f, 3), new SpatialDropout2D(0.1f), new AvgPool2D(2), new Flatten(), new Dense(10));
+        var a = new Trainer(new TrainerOptions { Epochs = 6, BatchSize = 50, Seed = 3, MaxThreads = 2 }).Fit(Build(), train);
+        var b = new Trainer(new TrainerOptions { Epochs = 6, BatchSize = 50, Seed = 3, MaxThreads = 1 }).Fit(Build(), train);
+        Assert.Equal(a.Network.Parameters.SelectMany(p => p.Value.Data), b.Network.Parameters.SelectMany(p => p.Value.Data));
+        var (_, accuracy) = a.Evaluate(test);
+        Assert.True(accuracy > 0.5, $"accuracy {accuracy:P1} after six epochs on 600 images");
+        var mc = a.PredictWithUncertainty(test.Features, samples: 4, seed: 1);
+        Assert.Equal(200 * 10, mc.MeanProbabilities.Length);
+        Assert.Contains(mc.Variance, v => v > 0f);
+        output.WriteLine(a.Network.Summary());
+    }
 }
