@@ -60,32 +60,7 @@ public sealed class AvgPool2D : Layer
         var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
-        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) =>
-        {
-            for (int plane = from; plane < to; plane++)
-            {
-                for (int oh = 0; oh < outH; oh++)
-                {
-                    var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < outW; ow++)
-                    {
-                        var (w0, w1) = g.WindowColumns(ow);
-                        float sum = 0f;
-                        for (int ih = h0; ih < h1; ih++)
-                        {
-                            for (int iw = w0; iw < w1; iw++)
-                            {
-                                sum += xs[plane * hw + ih * width + iw];
-                            }
-                        }
-
-                        int count = (h1 - h0) * (w1 - w0);
-                        ys[plane * p + oh * outW + ow] = count > 0 ? sum / count : 0f;
-                    }
-                }
-            }
-        });
+        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) => AveragePlanes(g, xs, ys, from, to));
 
         _trained |= ctx.IsTraining;
         return y;
@@ -103,36 +78,7 @@ public sealed class AvgPool2D : Layer
         _dx = Tensor.Reuse(_dx, shape);
         var g = _g;
         float[] dys = dy.Data, dx = _dx.Data;
-        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
-        StaticParallel.For(dy.BatchSize * g.Channels, ctx.Threads, (from, to) =>
-        {
-            dx.AsSpan(from * hw, (to - from) * hw).Clear();
-            for (int plane = from; plane < to; plane++)
-            {
-                for (int oh = 0; oh < outH; oh++)
-                {
-                    var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < outW; ow++)
-                    {
-                        var (w0, w1) = g.WindowColumns(ow);
-                        int count = (h1 - h0) * (w1 - w0);
-                        if (count == 0)
-                        {
-                            continue;
-                        }
-
-                        float share = dys[plane * p + oh * outW + ow] / count;
-                        for (int ih = h0; ih < h1; ih++)
-                        {
-                            for (int iw = w0; iw < w1; iw++)
-                            {
-                                dx[plane * hw + ih * width + iw] += share;
-                            }
-                        }
-                    }
-                }
-            }
-        });
+        StaticParallel.For(dy.BatchSize * g.Channels, ctx.Threads, (from, to) => SpreadPlanes(g, dys, dx, from, to));
 
         return _dx;
     }
@@ -145,5 +91,63 @@ public sealed class AvgPool2D : Layer
     {
         _g = Settings.Geometry(Name, inputShape);
         return [_g.Channels, _g.OutHeight, _g.OutWidth];
+    }
+
+    private static void AveragePlanes(in ConvGeometry g, float[] xs, float[] ys, int from, int to)
+    {
+        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
+        for (int plane = from; plane < to; plane++)
+        {
+            for (int oh = 0; oh < outH; oh++)
+            {
+                var (h0, h1) = g.WindowRows(oh);
+                for (int ow = 0; ow < outW; ow++)
+                {
+                    var (w0, w1) = g.WindowColumns(ow);
+                    float sum = 0f;
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        for (int iw = w0; iw < w1; iw++)
+                        {
+                            sum += xs[plane * hw + ih * width + iw];
+                        }
+                    }
+
+                    int count = (h1 - h0) * (w1 - w0);
+                    ys[plane * p + oh * outW + ow] = count > 0 ? sum / count : 0f;
+                }
+            }
+        }
+    }
+
+    private static void SpreadPlanes(in ConvGeometry g, float[] dys, float[] dx, int from, int to)
+    {
+        int hw = g.Height * g.Width, p = g.OutPositions, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
+        dx.AsSpan(from * hw, (to - from) * hw).Clear();
+        for (int plane = from; plane < to; plane++)
+        {
+            for (int oh = 0; oh < outH; oh++)
+            {
+                var (h0, h1) = g.WindowRows(oh);
+                for (int ow = 0; ow < outW; ow++)
+                {
+                    var (w0, w1) = g.WindowColumns(ow);
+                    int count = (h1 - h0) * (w1 - w0);
+                    if (count == 0)
+                    {
+                        continue;
+                    }
+
+                    float share = dys[plane * p + oh * outW + ow] / count;
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        for (int iw = w0; iw < w1; iw++)
+                        {
+                            dx[plane * hw + ih * width + iw] += share;
+                        }
+                    }
+                }
+            }
+        }
     }
 }

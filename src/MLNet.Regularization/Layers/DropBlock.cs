@@ -128,42 +128,13 @@ public sealed class DropBlock : Layer
     /// seeds at counters start + m·seeds + (i·seedWidth + j), so planes can be filled in parallel.</summary>
     private long DrawMask(float[] mask, int planes, Rng rng, int threads)
     {
-        int h = InputShape[1], w = InputShape[2], hw = h * w;
+        int h = InputShape[1], w = InputShape[2];
         var (bh, bw) = Block;
         int seedRows = h - bh + 1, seedCols = w - bw + 1, seeds = seedRows * seedCols;
         ulong start = rng.Reserve(checked(planes * seeds));
         uint threshold = (uint)Math.Round(Gamma * (1 << 24));
         var onesPerPlane = new int[planes];
-        StaticParallel.For(planes, threads, (from, to) =>
-        {
-            for (int m = from; m < to; m++)
-            {
-                var plane = mask.AsSpan(m * hw, hw);
-                plane.Fill(1f);
-                ulong c0 = start + (ulong)m * (ulong)seeds;
-                for (int i = 0; i < seedRows; i++)
-                {
-                    for (int j = 0; j < seedCols; j++)
-                    {
-                        if ((uint)(rng.At(c0 + (ulong)(i * seedCols + j)) >> 40) < threshold)
-                        {
-                            for (int r = i; r < i + bh; r++)
-                            {
-                                plane.Slice(r * w + j, bw).Clear();
-                            }
-                        }
-                    }
-                }
-
-                int ones = 0;
-                foreach (float v in plane)
-                {
-                    ones += v != 0f ? 1 : 0;
-                }
-
-                onesPerPlane[m] = ones;
-            }
-        });
+        StaticParallel.For(planes, threads, (from, to) => SeedPlanes(mask, onesPerPlane, rng, start, threshold, h, w, bh, bw, from, to));
 
         long total = 0;
         foreach (int o in onesPerPlane)
@@ -189,6 +160,38 @@ public sealed class DropBlock : Layer
                     dst[p] = src[p] * m[p] * scale;
                 }
             }
+        }
+    }
+
+    private static void SeedPlanes(float[] mask, int[] onesPerPlane, Rng rng, ulong start, uint threshold, int h, int w, int bh, int bw, int from, int to)
+    {
+        int hw = h * w, seedRows = h - bh + 1, seedCols = w - bw + 1, seeds = seedRows * seedCols;
+        for (int m = from; m < to; m++)
+        {
+            var plane = mask.AsSpan(m * hw, hw);
+            plane.Fill(1f);
+            ulong c0 = start + (ulong)m * (ulong)seeds;
+            for (int i = 0; i < seedRows; i++)
+            {
+                for (int j = 0; j < seedCols; j++)
+                {
+                    if ((uint)(rng.At(c0 + (ulong)(i * seedCols + j)) >> 40) < threshold)
+                    {
+                        for (int r = i; r < i + bh; r++)
+                        {
+                            plane.Slice(r * w + j, bw).Clear();
+                        }
+                    }
+                }
+            }
+
+            int ones = 0;
+            foreach (float v in plane)
+            {
+                ones += v != 0f ? 1 : 0;
+            }
+
+            onesPerPlane[m] = ones;
         }
     }
 }

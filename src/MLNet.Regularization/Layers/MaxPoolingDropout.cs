@@ -171,46 +171,7 @@ public sealed class MaxPoolingDropout : Layer
     {
         var g = _g;
         uint threshold = (uint)Math.Round(Rate * (1 << 24));
-        int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
-        StaticParallel.For(batch * g.Channels, threads, (from, to) =>
-        {
-            for (int plane = from; plane < to; plane++)
-            {
-                int o = plane * outH * outW;
-                for (int oh = 0; oh < outH; oh++)
-                {
-                    var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < outW; ow++, o++)
-                    {
-                        var (w0, w1) = g.WindowColumns(ow);
-                        int best = -1;
-                        bool bestKept = false;
-                        float max = float.NegativeInfinity;
-                        for (int ih = h0; ih < h1; ih++)
-                        {
-                            int row = plane * hw + ih * width;
-                            for (int idx = row + w0; idx < row + w1; idx++)
-                            {
-                                bool kept = (uint)(rng.At(start + (ulong)idx) >> 40) >= threshold;
-                                float v = kept ? xs[idx] : 0f;
-                                if (best < 0 || v > max)
-                                {
-                                    max = v;
-                                    best = idx;
-                                    bestKept = kept;
-                                }
-                            }
-                        }
-
-                        ys[o] = best < 0 ? 0f : max;
-                        if (argmax is not null)
-                        {
-                            argmax[o] = bestKept ? best : -1;
-                        }
-                    }
-                }
-            }
-        });
+        StaticParallel.For(batch * g.Channels, threads, (from, to) => MaskedMaxPlanes(g, xs, ys, argmax, rng, start, threshold, from, to));
     }
 
     private void Expected(float[] xs, float[] ys, int batch, int threads)
@@ -218,33 +179,76 @@ public sealed class MaxPoolingDropout : Layer
         var g = _g;
         float rate = Rate;
         var rule = Inference;
+        StaticParallel.For(batch * g.Channels, threads, (from, to) => ExpectedPlanes(g, xs, ys, rate, rule, from, to));
+    }
+
+    private static void MaskedMaxPlanes(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, Rng rng, ulong start, uint threshold, int from, int to)
+    {
         int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
-        StaticParallel.For(batch * g.Channels, threads, (from, to) =>
+        for (int plane = from; plane < to; plane++)
         {
-            Span<float> window = stackalloc float[MaxWindow];
-            for (int plane = from; plane < to; plane++)
+            int o = plane * outH * outW;
+            for (int oh = 0; oh < outH; oh++)
             {
-                int o = plane * outH * outW;
-                for (int oh = 0; oh < outH; oh++)
+                var (h0, h1) = g.WindowRows(oh);
+                for (int ow = 0; ow < outW; ow++, o++)
                 {
-                    var (h0, h1) = g.WindowRows(oh);
-                    for (int ow = 0; ow < outW; ow++, o++)
+                    var (w0, w1) = g.WindowColumns(ow);
+                    int best = -1;
+                    bool bestKept = false;
+                    float max = float.NegativeInfinity;
+                    for (int ih = h0; ih < h1; ih++)
                     {
-                        var (w0, w1) = g.WindowColumns(ow);
-                        int count = 0;
-                        for (int ih = h0; ih < h1; ih++)
+                        int row = plane * hw + ih * width;
+                        for (int idx = row + w0; idx < row + w1; idx++)
                         {
-                            int row = plane * hw + ih * width;
-                            for (int idx = row + w0; idx < row + w1; idx++)
+                            bool kept = (uint)(rng.At(start + (ulong)idx) >> 40) >= threshold;
+                            float v = kept ? xs[idx] : 0f;
+                            if (best < 0 || v > max)
                             {
-                                window[count++] = xs[idx];
+                                max = v;
+                                best = idx;
+                                bestKept = kept;
                             }
                         }
+                    }
 
-                        ys[o] = count == 0 ? 0f : ExpectedMax(window[..count], rate, rule);
+                    ys[o] = best < 0 ? 0f : max;
+                    if (argmax is not null)
+                    {
+                        argmax[o] = bestKept ? best : -1;
                     }
                 }
             }
-        });
+        }
+    }
+
+    private static void ExpectedPlanes(in ConvGeometry g, float[] xs, float[] ys, float rate, MaxPoolingDropoutInference rule, int from, int to)
+    {
+        int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
+        Span<float> window = stackalloc float[MaxWindow];
+        for (int plane = from; plane < to; plane++)
+        {
+            int o = plane * outH * outW;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                var (h0, h1) = g.WindowRows(oh);
+                for (int ow = 0; ow < outW; ow++, o++)
+                {
+                    var (w0, w1) = g.WindowColumns(ow);
+                    int count = 0;
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        int row = plane * hw + ih * width;
+                        for (int idx = row + w0; idx < row + w1; idx++)
+                        {
+                            window[count++] = xs[idx];
+                        }
+                    }
+
+                    ys[o] = count == 0 ? 0f : ExpectedMax(window[..count], rate, rule);
+                }
+            }
+        }
     }
 }
