@@ -69,7 +69,7 @@ public sealed class MaxDrop : Layer
         int groups = Mode == MaxDropMode.FeatureWise ? n * c : n * hw;
         var y = ctx.Buffer(this, 0, x.Shape);
         x.Span.CopyTo(y.Span);
-        int[] dropped = ctx.IsTraining ? (_dropped.Length >= groups ? _dropped : _dropped = new int[groups]) : new int[groups];
+        int[]? dropped = ctx.IsTraining ? (_dropped.Length >= groups ? _dropped : _dropped = new int[groups]) : null; // kept for backward only
         int count = 0;
         ulong start = ctx.Rng.Reserve(groups);
         uint threshold = (uint)Math.Round(Rate * (1 << 24));
@@ -103,7 +103,10 @@ public sealed class MaxDrop : Layer
             }
 
             y.Data[best] = 0f;
-            dropped[count++] = best;
+            if (dropped is not null)
+            {
+                dropped[count++] = best;
+            }
         }
 
         if (ctx.IsTraining)
