@@ -6,7 +6,8 @@ namespace MLNet.Regularization.Layers;
 /// The im2col + GEMM machinery shared by <see cref="Conv2D"/> and <see cref="DropConnectConv2D"/>. Works on fixed
 /// chunks of images (about 2^18 unrolled values each, a size that depends only on the layer's shapes) that run in
 /// parallel, one GEMM per chunk:
-/// forward Yᵀ[rows, F] = cols[rows, K] · Wᵀ[K, F], backward dW = Σ_chunks dYᵀᵀ · cols and dcols = dYᵀ · W, then col2im.
+/// forward Yᵀ[rows, F] = cols[rows, K] · Wᵀ[K, F]; backward dW = Σ_chunks (dYᵀ)ᵀ · cols and dcols = dYᵀ · W, then col2im.
+/// When the batch is a single chunk the GEMM itself gets the thread budget (its results do not depend on it either).
 /// Chunk boundaries do not depend on the thread count and the per-chunk weight gradients are added in chunk
 /// order, so results are bit-identical with 1 or many threads. The engine keeps no state: every buffer comes from
 /// the forward context, so inference may run on several contexts at once.
@@ -32,6 +33,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         var g = Geometry;
         int n = x.BatchSize, p = g.OutPositions, k = g.PatchSize, f = Filters;
         int chunkImages = ChunkImages, chunks = (n + chunkImages - 1) / chunkImages, parts = Math.Min(ctx.Threads, chunks);
+        int gemmThreads = parts == 1 ? ctx.Threads : 1;
 
         var wt = ctx.Buffer(owner, SlotTransposedWeight, [k, f]).Data;
         for (int o = 0; o < f; o++)
@@ -60,7 +62,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 {
                     int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
                     var cols = keepColumns ? columns!.Data.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch[part].AsSpan(0, (i1 - i0) * p * k);
-                    ForwardChunk(g, f, xs, ys, cols, wt, outputs[part], bias, i0, i1);
+                    ForwardChunk(g, f, xs, ys, cols, wt, outputs[part], bias, i0, i1, gemmThreads);
                 }
             }
         });
@@ -68,7 +70,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         return columns;
     }
 
-    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, int i0, int i1)
+    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
         for (int i = i0; i < i1; i++)
@@ -76,7 +78,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             Im2Col.Unroll(g, xs, i, cols.Slice((i - i0) * p * k, p * k));
         }
 
-        Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, 1);
+        Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, threads);
 
         // [rows, F] → NCHW, adding the bias on the way.
         for (int i = i0; i < i1; i++)
@@ -102,6 +104,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         var g = Geometry;
         int n = dy.BatchSize, p = g.OutPositions, k = g.PatchSize, f = Filters;
         int chunkImages = ChunkImages, chunks = (n + chunkImages - 1) / chunkImages, parts = Math.Min(ctx.Threads, chunks);
+        int gemmThreads = parts == 1 ? ctx.Threads : 1;
         var partialW = ctx.Buffer(owner, SlotPartialWeight, [chunks, f * k]).Data;
         var partialB = ctx.Buffer(owner, SlotPartialBias, [chunks, f]).Data;
         var grads = new float[parts][];
@@ -121,7 +124,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 for (int chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++)
                 {
                     int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
-                    BackwardChunk(g, f, dys, cols, weight, grads[part], inputGrads[part], partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1);
+                    BackwardChunk(g, f, dys, cols, weight, grads[part], inputGrads[part], partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, gemmThreads);
                 }
             }
         });
@@ -143,7 +146,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
     }
 
-    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyt, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1)
+    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyt, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
 
@@ -163,7 +166,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
 
         var chunkCols = cols.AsSpan(i0 * p * k, rows * k);
-        Gemm.Multiply(true, false, f, k, rows, 1f, dyt, f, chunkCols, k, 0f, partialW, k, 1);
+        Gemm.Multiply(true, false, f, k, rows, 1f, dyt, f, chunkCols, k, 0f, partialW, k, threads);
         partialB.Clear();
         for (int r = 0; r < rows; r++)
         {
@@ -172,7 +175,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 
         if (dxs is not null)
         {
-            Gemm.Multiply(false, false, rows, k, f, 1f, dyt, f, weight, k, 0f, dcols, k, 1);
+            Gemm.Multiply(false, false, rows, k, f, 1f, dyt, f, weight, k, 0f, dcols, k, threads);
             dxs.AsSpan(i0 * g.ImageSize, (i1 - i0) * g.ImageSize).Clear();
             for (int i = i0; i < i1; i++)
             {
