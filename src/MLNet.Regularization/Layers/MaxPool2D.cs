@@ -1,0 +1,185 @@
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Layers;
+
+/// <summary>
+/// Max pooling over NCHW images (as in Ranzato et al., 2007, and every CNN since): y[n, c, i, j] is the largest input
+/// in the window rows i·s − pad_top .. + kh − 1, columns j·s − pad_left .. + kw − 1 (padding never wins; ONNX
+/// MaxPool with ceil_mode = 0). Backward routes each output's gradient to the input that won, the first in row-major
+/// window order on ties, and adds where windows overlap.
+/// </summary>
+public sealed class MaxPool2D : Layer
+{
+    private ConvGeometry _g;
+    private int[] _argmax = [];
+    private bool _trained;
+    private Tensor? _dx;
+
+    /// <summary>Creates max pooling with a square window.</summary>
+    /// <param name="pool">Window height and width (default 2).</param>
+    /// <param name="stride">Step between windows; null (default) means the window size.</param>
+    /// <param name="padding">Padding: pixels (smaller than the window), <c>"valid"</c> (default) or <c>"same"</c>.</param>
+    public MaxPool2D(int pool = 2, int? stride = null, Padding2D padding = default)
+        : this((pool, pool), stride, padding)
+    {
+    }
+
+    /// <summary>Creates max pooling with a rectangular window.</summary>
+    /// <param name="pool">Window (height, width).</param>
+    /// <param name="stride">Step between windows; null means the larger window side.</param>
+    /// <param name="padding">Padding: pixels (smaller than the window), <c>"valid"</c> or <c>"same"</c>.</param>
+    public MaxPool2D((int Height, int Width) pool, int? stride = null, Padding2D padding = default) =>
+        Settings = PoolSettings.Validate(nameof(MaxPool2D), pool, stride, padding);
+
+    /// <summary>Window height.</summary>
+    public int PoolHeight => Settings.Height;
+
+    /// <summary>Window width.</summary>
+    public int PoolWidth => Settings.Width;
+
+    /// <summary>Step between windows.</summary>
+    public int Stride => Settings.Stride;
+
+    /// <summary>The padding as configured.</summary>
+    public Padding2D Padding => Settings.Padding;
+
+    /// <summary>The padding in pixels after building: (top, left, bottom, right).</summary>
+    public (int Top, int Left, int Bottom, int Right) ResolvedPadding => _g.Pads;
+
+    internal PoolSettings Settings { get; }
+
+    /// <inheritdoc />
+    public override string Describe() => Settings.Describe();
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x, ForwardContext ctx)
+    {
+        CheckInput(x);
+        var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
+        int[]? argmax = null;
+        if (ctx.IsTraining)
+        {
+            if (_argmax.Length != y.Length)
+            {
+                _argmax = new int[y.Length];
+            }
+
+            argmax = _argmax;
+            _trained = true;
+        }
+
+        var g = _g;
+        float[] xs = x.Data, ys = y.Data;
+        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) => MaxPlanes(g, xs, ys, argmax, from, to));
+        return y;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Backward(Tensor dy, ForwardContext ctx)
+    {
+        if (!_trained)
+        {
+            throw NoForward(Name);
+        }
+
+        Span<int> shape = [dy.BatchSize, .. InputShape];
+        _dx = Tensor.Reuse(_dx, shape);
+        RouteToArgmax(dy.Data, _argmax, _dx.Data, _g, dy.BatchSize, ctx.Threads);
+        return _dx;
+    }
+
+    /// <summary>Max pooling of planes [from, to) (a plane is one example's channel), recording arg-max indices when asked.</summary>
+    internal static void MaxPlanes(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, int from, int to)
+    {
+        int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
+        Span<int> windows = stackalloc int[2 * (outH + outW)];
+        var rows = windows[..(2 * outH)];
+        var cols = windows[(2 * outH)..];
+        for (int oh = 0; oh < outH; oh++)
+        {
+            (rows[2 * oh], rows[2 * oh + 1]) = g.WindowRows(oh);
+        }
+
+        for (int ow = 0; ow < outW; ow++)
+        {
+            (cols[2 * ow], cols[2 * ow + 1]) = g.WindowColumns(ow);
+        }
+
+        var x = xs.AsSpan();
+        for (int plane = from; plane < to; plane++)
+        {
+            int inBase = plane * hw, o = plane * outH * outW;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                int h0 = rows[2 * oh], h1 = rows[2 * oh + 1];
+                for (int ow = 0; ow < outW; ow++, o++)
+                {
+                    int w0 = cols[2 * ow], w1 = cols[2 * ow + 1];
+                    if (h0 >= h1 || w0 >= w1)
+                    {
+                        ys[o] = 0f;
+                        if (argmax is not null)
+                        {
+                            argmax[o] = -1;
+                        }
+
+                        continue;
+                    }
+
+                    int best = inBase + h0 * width + w0;
+                    float max = x[best];
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        int row = inBase + ih * width;
+                        for (int idx = row + w0; idx < row + w1; idx++)
+                        {
+                            float v = x[idx];
+                            if (v > max)
+                            {
+                                max = v;
+                                best = idx;
+                            }
+                        }
+                    }
+
+                    ys[o] = max;
+                    if (argmax is not null)
+                    {
+                        argmax[o] = best;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dx = 0, then dx[argmax[o]] += dy[o] for every output o (argmax −1: no input). Parallel over images,
+    /// whose windows never reach into another image.</summary>
+    internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads)
+    {
+        int perImageIn = g.ImageSize, perImageOut = g.Channels * g.OutPositions;
+        StaticParallel.For(batch, threads, (from, to) => Route(dy, argmax, dx, from * perImageIn, (to - from) * perImageIn, from * perImageOut, to * perImageOut));
+
+        static void Route(float[] dy, int[] argmax, float[] dx, int clearFrom, int clearLength, int from, int to)
+        {
+            dx.AsSpan(clearFrom, clearLength).Clear();
+            for (int o = from; o < to; o++)
+            {
+                int idx = argmax[o];
+                if (idx >= 0)
+                {
+                    dx[idx] += dy[o];
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected internal override Layer CreateUnbuiltCopy() => new MaxPool2D((PoolHeight, PoolWidth), Stride, Padding);
+
+    /// <inheritdoc />
+    protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)
+    {
+        _g = Settings.Geometry(Name, inputShape);
+        return [_g.Channels, _g.OutHeight, _g.OutWidth];
+    }
+}
