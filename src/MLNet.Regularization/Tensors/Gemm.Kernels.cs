@@ -51,7 +51,9 @@ internal static partial class Gemm
         where TKernel : struct, IMicroKernel
     {
         int mr = TKernel.MR, nr = TKernel.NR;
-        PackBuffers buffers = PackBuffers.ForCurrentThread(TKernel.MC * TKernel.KC, TKernel.KC * TKernel.NC);
+        int kcMax = Math.Min(TKernel.KC, job.K);
+        PackBuffers buffers = PackBuffers.ForCurrentThread(
+            Math.Min(TKernel.MC, RoundUp(r1 - r0, mr)) * kcMax, kcMax * Math.Min(TKernel.NC, RoundUp(c1 - c0, nr)));
         float* packedA = buffers.A, packedB = buffers.B;
         float* tile = stackalloc float[MaxTile];
         int ldc = job.Ldc;

@@ -21,7 +21,8 @@ internal static partial class Gemm
     /// </summary>
     private static unsafe void RowStreaming(in Job job, int r0, int r1, int c0, int c1)
     {
-        PackBuffers buffers = PackBuffers.ForCurrentThread(Kernel512.MC * Kernel512.KC, Kernel512.KC * Kernel512.NC);
+        PackBuffers buffers = PackBuffers.ForCurrentThread(
+            Math.Min(RowStreamingMaxRows, r1 - r0) * Math.Min(RowStreamingColumns, c1 - c0), 0);
         float* acc = buffers.A;
         bool wide = job.Path == GemmPath.Vector512;
         int kBlocks = DivCeil(job.K, FmaKBlock);

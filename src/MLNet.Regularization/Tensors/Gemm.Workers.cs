@@ -7,10 +7,12 @@ namespace MLNet.Regularization.Tensors;
 internal static partial class Gemm
 {
     /// <summary>
-    /// A small pool of dedicated background threads, grown on demand and never shrunk. A call posts the
-    /// job to <c>parts - 1</c> workers, runs part 0 itself and waits: nothing is allocated per call (unlike
-    /// <c>Parallel.For</c>). One call at a time owns the pool; a concurrent caller finds it busy and runs its
-    /// whole product on its own thread, which gives the same bits because the partition never changes them.
+    /// A small pool of dedicated background threads, grown on demand and never shrunk. A call posts parts
+    /// 1..parts-1 to workers, runs part 0 itself, then takes back any part that no worker has started yet
+    /// (a worker can be kept off the CPU when another process is busy on the other core) and waits for the
+    /// rest. Nothing is allocated per call, unlike <c>Parallel.For</c>. Which thread runs a part never
+    /// changes its bits, and neither does the partition. One call at a time owns the pool; a concurrent
+    /// caller finds it busy and runs its whole product on its own thread.
     /// </summary>
     private static class Workers
     {
@@ -44,23 +46,30 @@ internal static partial class Gemm
                     s_workers[part - 1].Post(in job, part, parts);
                 }
 
+                ExceptionDispatchInfo? failure = null;
                 try
                 {
                     ExecutePart(in job, 0, parts);
+                    for (int part = 1; part < parts; part++)
+                    {
+                        if (s_workers[part - 1].TryReclaim())
+                        {
+                            ExecutePart(in job, part, parts);
+                        }
+                    }
                 }
                 finally
                 {
                     // The operands stay pinned only until this method returns: wait for every worker, even
-                    // if part 0 failed, and only then report a worker's failure.
-                    ExceptionDispatchInfo? failure = null;
+                    // if a part failed here, and only then report a worker's failure.
                     for (int part = 1; part < parts; part++)
                     {
-                        ExceptionDispatchInfo? partFailure = s_workers[part - 1].Wait(); // always wait
+                        ExceptionDispatchInfo? partFailure = s_workers[part - 1].Wait();
                         failure ??= partFailure;
                     }
-
-                    failure?.Throw();
                 }
+
+                failure?.Throw();
             }
             finally
             {
@@ -70,22 +79,23 @@ internal static partial class Gemm
     }
 
     /// <summary>
-    /// One worker thread. Waking a blocked thread costs tens of microseconds (far more in a VM, where the
-    /// idle core may be descheduled), so both sides spin briefly before blocking: the worker for
-    /// <see cref="IdleSpinMicroseconds"/> after each part, since training calls GEMM back to back, and the
-    /// caller for <see cref="FinishSpinMicroseconds"/> while the worker finishes a part as long as its own.
+    /// One worker thread and its single-part mailbox. The slot goes Empty → Posted (by the caller) →
+    /// Running (claimed by the worker) → Empty, or Posted → Empty when the caller takes the part back.
+    /// Waking a blocked thread costs tens of microseconds (far more in a VM), so both sides spin, yielding,
+    /// before they block: the worker for <see cref="IdleSpinMicroseconds"/> after each part, since training
+    /// calls GEMM back to back, and the caller for <see cref="FinishSpinMicroseconds"/> while a part runs.
     /// </summary>
     private sealed class Worker
     {
+        private const int Empty = 0, Posted = 1, Running = 2;
         private const int IdleSpinMicroseconds = 1000;
         private const int FinishSpinMicroseconds = 2000;
 
-        private readonly SemaphoreSlim _start = new(0, 1);
-        private readonly ManualResetEventSlim _done = new(false);
+        private readonly object _sync = new(); // a Monitor (not a Lock): Wait and PulseAll need one
         private Job _job;
         private int _part, _parts;
         private ExceptionDispatchInfo? _failure;
-        private int _posted, _finished; // 0 or 1, read and written with Volatile
+        private int _slot; // Empty, Posted or Running; read with Volatile, changed with Interlocked or under _sync
 
         public Worker(int index)
         {
@@ -97,25 +107,35 @@ internal static partial class Gemm
             thread.Start();
         }
 
-        /// <summary>Hands the worker its part; the volatile write (and the semaphore) publish the fields to it.</summary>
+        /// <summary>Hands the worker its part (the slot is Empty: the previous call waited or reclaimed).</summary>
         public void Post(in Job job, int part, int parts)
         {
             _job = job;
             _part = part;
             _parts = parts;
             _failure = null;
-            Volatile.Write(ref _finished, 0);
-            _done.Reset();
-            Volatile.Write(ref _posted, 1);
-            _start.Release();
+            lock (_sync)
+            {
+                Volatile.Write(ref _slot, Posted); // publishes the fields above
+                Monitor.PulseAll(_sync);
+            }
         }
 
-        /// <summary>Waits until the posted part is done; returns its failure, if any.</summary>
+        /// <summary>Takes the part back if the worker has not started it; the caller must then run it.</summary>
+        public bool TryReclaim() => Interlocked.CompareExchange(ref _slot, Empty, Posted) == Posted;
+
+        /// <summary>Waits until the slot is empty again; returns the failure of the worker's part, if any.</summary>
         public ExceptionDispatchInfo? Wait()
         {
-            if (!SpinUntil(ref _finished, FinishSpinMicroseconds))
+            if (!SpinUntil(ref _slot, Empty, FinishSpinMicroseconds))
             {
-                _done.Wait();
+                lock (_sync)
+                {
+                    while (Volatile.Read(ref _slot) != Empty)
+                    {
+                        Monitor.Wait(_sync);
+                    }
+                }
             }
 
             return _failure;
@@ -125,11 +145,22 @@ internal static partial class Gemm
         {
             while (true)
             {
-                // Spin for a while so that a post arriving soon is picked up without a wake-up; the
-                // semaphore wait below then returns at once (or blocks when the spin ran out).
-                SpinUntil(ref _posted, IdleSpinMicroseconds);
-                _start.Wait();
-                Volatile.Write(ref _posted, 0);
+                if (!SpinUntil(ref _slot, Posted, IdleSpinMicroseconds))
+                {
+                    lock (_sync)
+                    {
+                        while (Volatile.Read(ref _slot) != Posted)
+                        {
+                            Monitor.Wait(_sync);
+                        }
+                    }
+                }
+
+                if (Interlocked.CompareExchange(ref _slot, Running, Posted) != Posted)
+                {
+                    continue; // the caller took this part back
+                }
+
                 try
                 {
                     ExecutePart(in _job, _part, _parts);
@@ -140,22 +171,25 @@ internal static partial class Gemm
                 }
                 finally
                 {
-                    Volatile.Write(ref _finished, 1);
-                    _done.Set();
+                    lock (_sync)
+                    {
+                        Volatile.Write(ref _slot, Empty);
+                        Monitor.PulseAll(_sync);
+                    }
                 }
             }
         }
 
         /// <summary>
-        /// Spins until <paramref name="flag"/> is set or the time is up. <see cref="SpinWait"/> soon starts
-        /// yielding the core, so that when more threads are runnable than there are cores (another process
-        /// busy on the second core), the thread we wait for is not kept off the CPU by our spinning.
+        /// Spins until <paramref name="slot"/> holds <paramref name="value"/> or the time is up.
+        /// <see cref="SpinWait"/> soon starts yielding the core, so that when more threads are runnable than
+        /// there are cores, the thread we wait for is not kept off the CPU by our spinning.
         /// </summary>
-        private static bool SpinUntil(ref int flag, int microseconds)
+        private static bool SpinUntil(ref int slot, int value, int microseconds)
         {
             long deadline = Stopwatch.GetTimestamp() + microseconds * Stopwatch.Frequency / 1_000_000;
             var spinner = default(SpinWait);
-            while (Volatile.Read(ref flag) == 0)
+            while (Volatile.Read(ref slot) != value)
             {
                 if (Stopwatch.GetTimestamp() > deadline)
                 {

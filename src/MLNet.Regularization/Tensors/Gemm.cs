@@ -31,12 +31,15 @@ internal enum GemmPath
 /// NR-column micro-panels, op(A) into MR-row micro-panels (MC×KC), and a register-blocked micro-kernel
 /// multiplies one A micro-panel by one B micro-panel into an MR×NR tile of C held in registers. Packing
 /// absorbs the transposes, so one micro-kernel serves all four transpose cases, and zero padding absorbs
-/// the edges. The pieces live in <c>Gemm.Kernels.cs</c>, <c>Gemm.Packing.cs</c> and <c>Gemm.Workers.cs</c>.
+/// the edges. Products of at most four rows skip packing and stream B instead (<c>Gemm.Rows.cs</c>). The other
+/// pieces live in <c>Gemm.Kernels.cs</c>, <c>Gemm.Packing.cs</c> and <c>Gemm.Workers.cs</c>.
 /// </para>
 /// <para>
 /// Every element of C is accumulated over k in the same order whatever the thread count, so results are
-/// bit-identical with 1 or many threads: threads only split the rows/columns of C, never the k sum. The
-/// k blocking depends on k alone, and an element's arithmetic does not depend on where its tile sits.
+/// bit-identical with 1 or many threads: threads only split the rows/columns of C (statically, in whole
+/// micro-tiles), never the k sum. The k blocking depends on k alone, and an element's arithmetic does not
+/// depend on where its tile sits, so within one path a row of C has the same bits whatever other rows are
+/// multiplied with it. The FMA paths round differently from the scalar path, which has no fused multiply-add.
 /// </para>
 /// </remarks>
 internal static partial class Gemm
@@ -235,6 +238,8 @@ internal static partial class Gemm
         ((int)((long)units * part / parts), (int)((long)units * (part + 1) / parts));
 
     private static int DivCeil(int x, int y) => (x + y - 1) / y;
+
+    private static int RoundUp(int x, int multiple) => DivCeil(x, multiple) * multiple;
 
     /// <summary>C = beta·C (C is overwritten with zeros, never read, when beta is 0).</summary>
     private static void ScaleC(int m, int n, float beta, Span<float> c, int ldc)

@@ -165,6 +165,25 @@ public class GemmTests
 
     [Theory]
     [MemberData(nameof(AllPaths))]
+    public void ManyQuickParallelCallsGetTheSameBits(string pathName)
+    {
+        // Products just above the parallel threshold, back to back: some parts are run by the worker, some
+        // are taken back by the caller before the worker starts them; either way the bits must not change.
+        GemmPath path = Enum.Parse<GemmPath>(pathName);
+        var p = Problem.Create(new Random(19), transA: false, transB: false, 72, 130, 128, pad: 0);
+        float[] initialC = (float[])p.C.Clone();
+        p.Run(path, 1f, 1f, threads: 1);
+        int[] expected = MemoryMarshal.Cast<float, int>(p.C).ToArray();
+        for (int call = 0; call < 300; call++)
+        {
+            initialC.CopyTo(p.C, 0);
+            p.Run(path, 1f, 1f, threads: 2);
+            Assert.True(expected.AsSpan().SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)), $"{path}: call {call} differs");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
     public void ConcurrentCallersGetTheSameBits(string pathName)
     {
         // Several threads ask for 2 workers at once: one owns the worker pool, the others run alone.
