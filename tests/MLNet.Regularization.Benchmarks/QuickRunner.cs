@@ -38,37 +38,53 @@ internal static class QuickRunner
 
         foreach (string config in Workloads.MlpConfigurations)
         {
-            var (step, batches) = Workloads.TrainingSetup(Workloads.Mlp(config), threads);
-            int i = 0;
-            void OneStep()
-            {
-                var (x, t, l) = batches[i++ % batches.Length];
-                step.Forward(x, t, l, out _);
-                step.Update(1e-3f);
-            }
+            MeasureTraining("MLP", Workloads.Mlp(config), config, Workloads.Train, threads, rows);
+        }
 
-            double steps = Rate(OneStep);
-            rows.Add(("MLP train", config, steps * Workloads.BatchSize, "samples/s"));
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            for (int s = 0; s < 50; s++)
-            {
-                OneStep();
-            }
-
-            rows.Add(("MLP alloc", config, (GC.GetTotalAllocatedBytes(precise: true) - before) / 50.0, "bytes/step"));
+        foreach (string config in Workloads.CnnConfigurations)
+        {
+            MeasureTraining("CNN", Workloads.Cnn(config), config, Workloads.Images, threads, rows);
         }
 
         foreach (int batch in new[] { 1, 1024 })
         {
-            var network = Workloads.Mlp("dropout").Build([784], 1);
-            var model = new TrainedModel(network, null, new TrainingHistory([], 0, StopReason.Completed), TaskKind.Multiclass, 10, 0, null, 1, "");
-            var x = new Tensor(Random(batch * 784, 3), batch, 784);
-            rows.Add(("MLP infer", $"batch {batch}", Rate(() => model.PredictProbabilities(x)) * batch, "samples/s"));
+            rows.Add(("MLP infer", $"batch {batch}", InferenceRate(Workloads.Mlp("dropout"), [784], batch), "samples/s"));
         }
+
+        rows.Add(("CNN infer", "batch 1024", InferenceRate(Workloads.Cnn("cnn"), [1, 28, 28], 1024), "samples/s"));
 
         Dictionary<string, double>? peer = withPeer ? PeerRunner.Run() : null;
         Print(rows, peer);
         return 0;
+    }
+
+    private static void MeasureTraining(string group, Network network, string config, Dataset data, int threads, List<(string, string, double, string)> rows)
+    {
+        var (step, batches) = Workloads.TrainingSetup(network, threads, data);
+        int i = 0;
+        void OneStep()
+        {
+            var (x, t, l) = batches[i++ % batches.Length];
+            step.Forward(x, t, l, out _);
+            step.Update(1e-3f);
+        }
+
+        rows.Add(($"{group} train", config, Rate(OneStep) * Workloads.BatchSize, "samples/s"));
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int s = 0; s < 20; s++)
+        {
+            OneStep();
+        }
+
+        rows.Add(($"{group} alloc", config, (GC.GetTotalAllocatedBytes(precise: true) - before) / 20.0, "bytes/step"));
+    }
+
+    private static double InferenceRate(Network network, int[] sampleShape, int batch)
+    {
+        network.Build(sampleShape, 1);
+        var model = new TrainedModel(network, null, new TrainingHistory([], 0, StopReason.Completed), TaskKind.Multiclass, 10, 0, null, 1, "");
+        var x = new Tensor(Random(batch * sampleShape.Aggregate(1, (a, b) => a * b), 3), [batch, .. sampleShape]);
+        return Rate(() => model.PredictProbabilities(x)) * batch;
     }
 
     /// <summary>Calls per second: best of five rounds of about 0.4 s each, after a warm-up.</summary>

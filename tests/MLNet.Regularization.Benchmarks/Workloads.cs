@@ -34,15 +34,34 @@ internal static class Workloads
         _ => throw new ArgumentException($"unknown configuration '{configuration}'."),
     };
 
+    /// <summary>The CNN of the issues: conv32-pool-conv64-pool-dense128-dropout-dense10 (3×3 "same" convolutions),
+    /// plain and with batch norm after each convolution.</summary>
+    public static readonly string[] CnnConfigurations = ["cnn", "cnn batchnorm"];
+
+    public static Network Cnn(string configuration) => configuration switch
+    {
+        "cnn" => Network.Sequential(
+            new Conv2D(32, 3, padding: "same"), new ReLU(), new MaxPool2D(2), new Conv2D(64, 3, padding: "same"), new ReLU(), new MaxPool2D(2),
+            new Flatten(), new Dense(128), new ReLU(), new Dropout(0.5f), new Dense(10)),
+        "cnn batchnorm" => Network.Sequential(
+            new Conv2D(32, 3, padding: "same"), new BatchNorm(), new ReLU(), new MaxPool2D(2), new Conv2D(64, 3, padding: "same"), new BatchNorm(), new ReLU(), new MaxPool2D(2),
+            new Flatten(), new Dense(128), new ReLU(), new Dropout(0.5f), new Dense(10)),
+        _ => throw new ArgumentException($"unknown configuration '{configuration}'."),
+    };
+
     private static Dataset? _train;
+    private static Dataset? _images;
+
+    /// <summary>The committed subset as images [5,000, 1, 28, 28].</summary>
+    public static Dataset Images => _images ??= Train.Reshape(1, 28, 28);
 
     /// <summary>The committed Fashion-MNIST subset (5,000 × 784).</summary>
     public static Dataset Train => _train ??= SampleData.LoadFashionMnistSmall().Train;
 
     /// <summary>A ready training step for a network on <see cref="Train"/>, plus batches cut from it.</summary>
-    public static (TrainingStep Step, (Tensor X, float[] Targets, int[] Labels)[] Batches) TrainingSetup(Network network, int threads)
+    public static (TrainingStep Step, (Tensor X, float[] Targets, int[] Labels)[] Batches) TrainingSetup(Network network, int threads, Dataset? dataset = null)
     {
-        var data = Train;
+        var data = dataset ?? Train;
         network.Build(data.SampleShape, new Rng(1));
         var options = new TrainerOptions { BatchSize = BatchSize, MaxThreads = threads, Optimizer = new Adam() };
         var step = new TrainingStep(network, new SoftmaxCrossEntropy(), options, new Rng(2), data.Task);

@@ -105,6 +105,15 @@ def mlp(config):
     return nn.Sequential(*layers)
 
 
+def cnn(config):
+    """conv32-pool-conv64-pool-dense128-dropout-dense10 with 3x3 'same' convolutions, as Workloads.Cnn."""
+    bn = config == "cnn batchnorm"
+    layers = [nn.Conv2d(1, 32, 3, padding=1)] + ([nn.BatchNorm2d(32)] if bn else []) + [nn.ReLU(), nn.MaxPool2d(2),
+              nn.Conv2d(32, 64, 3, padding=1)] + ([nn.BatchNorm2d(64)] if bn else []) + [nn.ReLU(), nn.MaxPool2d(2),
+              nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10)]
+    return nn.Sequential(*layers)
+
+
 def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
@@ -137,6 +146,32 @@ def main():
             optimizer.step()
 
         results[f"MLP train/{config}"] = rate(step) * BATCH
+
+    images = x.reshape(-1, 1, 28, 28)
+    image_batches = [(images[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(images) - BATCH + 1, BATCH)]
+    for config in ["cnn", "cnn batchnorm"]:
+        model = cnn(config)
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        state = {"i": 0}
+
+        def cnn_step():
+            xb, yb = image_batches[state["i"] % len(image_batches)]
+            state["i"] += 1
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+
+        results[f"CNN train/{config}"] = rate(cnn_step) * BATCH
+
+    model = cnn("cnn").eval()
+    xb = torch.randn(1024, 1, 28, 28)
+
+    def cnn_infer():
+        with torch.no_grad():
+            torch.softmax(model(xb), dim=1)
+
+    results["CNN infer/batch 1024"] = rate(cnn_infer) * 1024
 
     model = mlp("dropout").eval()
     for batch in (1, 1024):
