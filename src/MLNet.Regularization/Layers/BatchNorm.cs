@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
@@ -18,6 +19,8 @@ public sealed class BatchNorm : Layer
     private Tensor? _runningVar;
     private float[] _batchMean = [];
     private float[] _invStd = [];
+    private float[] _rowSum = [];
+    private float[] _rowScratch = [];
     private Tensor? _xhat;
     private Tensor? _dx;
 
@@ -114,6 +117,12 @@ public sealed class BatchNorm : Layer
         }
 
         _xhat = Tensor.Reuse(_xhat, x.Shape);
+        if (spatial == 1)
+        {
+            ForwardTrainRows(xs, ys, n, c);
+            return y;
+        }
+
         var xhat = _xhat.Span;
         var runMean = RunningMean.Span;
         var runVar = RunningVariance.Span;
@@ -177,6 +186,12 @@ public sealed class BatchNorm : Layer
         var gamma = Gamma.Value.Span;
         var dGamma = Gamma.Gradient.Span;
         var dBeta = Beta.Gradient.Span;
+        if (spatial == 1)
+        {
+            BackwardRows(dys, xhat, dx, n, c);
+            return _dx;
+        }
+
         for (int ch = 0; ch < c; ch++)
         {
             double sumDy = 0, sumDyXhat = 0;
@@ -223,6 +238,92 @@ public sealed class BatchNorm : Layer
             g.AddInitializer("running_mean", RunningMean.Span, RunningMean.Shape), g.AddInitializer("running_var", RunningVariance.Span, RunningVariance.Shape),
         ];
         g.Then("BatchNormalization", inputs, OnnxAttribute.Float("epsilon", Epsilon), OnnxAttribute.Float("momentum", 1f - Momentum));
+    }
+
+    /// <summary>
+    /// Training forward for [N, C] input, row by row so every operation runs over contiguous features with SIMD:
+    /// the mean, then the centred sum of squares (two passes, as in the strided path), both in float.
+    /// </summary>
+    private void ForwardTrainRows(ReadOnlySpan<float> xs, Span<float> ys, int n, int c)
+    {
+        EnsureRowScratch(c);
+        Span<float> mean = _batchMean, invStd = _invStd, sq = _rowSum, row = _rowScratch;
+        mean.Clear();
+        for (int b = 0; b < n; b++)
+        {
+            TensorPrimitives.Add(mean, xs.Slice(b * c, c), mean);
+        }
+
+        TensorPrimitives.Multiply(mean, 1f / n, mean);
+        sq.Clear();
+        for (int b = 0; b < n; b++)
+        {
+            TensorPrimitives.Subtract(xs.Slice(b * c, c), mean, row);
+            TensorPrimitives.MultiplyAdd(row, row, sq, sq);
+        }
+
+        var runMean = RunningMean.Span;
+        var runVar = RunningVariance.Span;
+        for (int ch = 0; ch < c; ch++)
+        {
+            invStd[ch] = 1f / MathF.Sqrt(sq[ch] / n + Epsilon);
+            runMean[ch] = (1f - Momentum) * runMean[ch] + Momentum * mean[ch];
+            runVar[ch] = (1f - Momentum) * runVar[ch] + Momentum * (sq[ch] / (n - 1));
+        }
+
+        var xhat = _xhat!.Span;
+        var gamma = Gamma.Value.Span;
+        var beta = Beta.Value.Span;
+        for (int b = 0; b < n; b++)
+        {
+            var h = xhat.Slice(b * c, c);
+            TensorPrimitives.Subtract(xs.Slice(b * c, c), mean, h);
+            TensorPrimitives.Multiply(h, invStd, h);
+            TensorPrimitives.MultiplyAdd(h, gamma, beta, ys.Slice(b * c, c));
+        }
+    }
+
+    /// <summary>Backward for [N, C] input, row by row: dβ = Σdy, dγ = Σdy·x̂,
+    /// dx = (γ·invStd/m)·(m·dy − Σdy − x̂·Σ(dy·x̂)).</summary>
+    private void BackwardRows(ReadOnlySpan<float> dys, ReadOnlySpan<float> xhat, Span<float> dx, int n, int c)
+    {
+        EnsureRowScratch(c);
+        Span<float> dBeta = Beta.Gradient.Span, dGamma = Gamma.Gradient.Span, k = _rowSum, row = _rowScratch;
+        dBeta.Clear();
+        dGamma.Clear();
+        for (int b = 0; b < n; b++)
+        {
+            var dyRow = dys.Slice(b * c, c);
+            TensorPrimitives.Add(dBeta, dyRow, dBeta);
+            TensorPrimitives.MultiplyAdd(dyRow, xhat.Slice(b * c, c), dGamma, dGamma);
+        }
+
+        if (!NeedsInputGradient)
+        {
+            return;
+        }
+
+        TensorPrimitives.Multiply(Gamma.Value.Span, _invStd, k);
+        TensorPrimitives.Multiply(k, 1f / n, k);
+        for (int b = 0; b < n; b++)
+        {
+            // row = m·dy − Σdy − x̂·Σ(dy·x̂), then dx = k·row.
+            var dxRow = dx.Slice(b * c, c);
+            TensorPrimitives.Multiply(dys.Slice(b * c, c), (float)n, row);
+            TensorPrimitives.Subtract(row, dBeta, row);
+            TensorPrimitives.Multiply(xhat.Slice(b * c, c), dGamma, dxRow);
+            TensorPrimitives.Subtract(row, dxRow, row);
+            TensorPrimitives.Multiply(row, k, dxRow);
+        }
+    }
+
+    private void EnsureRowScratch(int c)
+    {
+        if (_rowSum.Length != c)
+        {
+            _rowSum = new float[c];
+            _rowScratch = new float[c];
+        }
     }
 
     /// <inheritdoc />

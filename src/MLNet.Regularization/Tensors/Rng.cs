@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace MLNet.Regularization.Tensors;
 
@@ -91,16 +92,57 @@ public sealed class Rng
     public void FillGaussian(Span<float> destination) => FillGaussian(destination, Reserve(destination.Length));
 
     /// <summary>Fills <paramref name="mask"/> with Bernoulli keep values: <paramref name="keptValue"/> with
-    /// probability 1 - <paramref name="dropProbability"/>, otherwise 0.</summary>
+    /// probability 1 - <paramref name="dropProbability"/>, otherwise 0. Element i uses counter start + i; the
+    /// vectorized path computes the very same integers as the scalar one, so the mask is identical on every CPU.</summary>
     public void FillBernoulli(Span<float> mask, float dropProbability, float keptValue, ulong start)
     {
         // Compare 24-bit integers instead of floats: u < p  <=>  bits < p·2^24.
         uint threshold = (uint)Math.Round(dropProbability * (1 << 24));
+        int i = Vector512.IsHardwareAccelerated ? FillBernoulliVector512(mask, threshold, keptValue, start) : 0;
+        FillBernoulliScalar(mask[i..], threshold, keptValue, start + (ulong)i);
+    }
+
+    /// <summary>The scalar definition of <see cref="FillBernoulli(Span{float}, float, float, ulong)"/> (also the
+    /// tail of the vector path, and the oracle in tests).</summary>
+    internal void FillBernoulliScalar(Span<float> mask, uint threshold, float keptValue, ulong start)
+    {
         for (int i = 0; i < mask.Length; i++)
         {
             uint bits = (uint)(At(start + (ulong)i) >> 40);
             mask[i] = bits < threshold ? 0f : keptValue;
         }
+    }
+
+    /// <summary>16 mask values per iteration: two vectors of eight 64-bit counters through the same SplitMix64
+    /// finaliser, narrowed to 32 bits, compared with the threshold. Returns how many values it filled.</summary>
+    internal int FillBernoulliVector512(Span<float> mask, uint threshold, float keptValue, ulong start)
+    {
+        int count = mask.Length - mask.Length % 16;
+        var gamma = Vector512.Create(Gamma);
+        var key = Vector512.Create(_key);
+        var lanes = Vector512.Create(1UL, 2, 3, 4, 5, 6, 7, 8); // At(c) mixes key + (c + 1)·γ
+        var limit = Vector512.Create(threshold);
+        var kept = Vector512.Create(keptValue);
+        ref float destination = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(mask);
+        for (int i = 0; i < count; i += 16)
+        {
+            var c = Vector512.Create(start + (ulong)i) + lanes;
+            var low = MixVector(key + c * gamma) >> 40;
+            var high = MixVector(key + (c + Vector512.Create(8UL)) * gamma) >> 40;
+            var bits = Vector512.Narrow(low, high);
+            var keep = Vector512.GreaterThanOrEqual(bits, limit).AsSingle();
+            (keep & kept).StoreUnsafe(ref destination, (nuint)i);
+        }
+
+        return count;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> MixVector(Vector512<ulong> z)
+    {
+        z = (z ^ (z >> 30)) * Vector512.Create(0xBF58476D1CE4E5B9UL);
+        z = (z ^ (z >> 27)) * Vector512.Create(0x94D049BB133111EBUL);
+        return z ^ (z >> 31);
     }
 
     /// <summary>Fills a Bernoulli mask, advancing the counter by the length.</summary>

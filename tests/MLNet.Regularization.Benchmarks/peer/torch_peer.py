@@ -33,7 +33,7 @@ GEMM_SHAPES = [  # name, transA, transB, m, n, k -- as in Workloads.cs
 def rate(fn):
     """Calls per second: best of ROUNDS rounds after a warm-up, like QuickRunner.Rate."""
     start, warm = time.perf_counter(), 0
-    while warm < 3 or time.perf_counter() - start < 0.3:
+    while warm < 3 or time.perf_counter() - start < 1.0:
         fn()
         warm += 1
     per_call = (time.perf_counter() - start) / warm

@@ -195,6 +195,28 @@ public class MaskStatisticsTests
     }
 
     [Theory]
+    [InlineData(0f, 0)]
+    [InlineData(0.3f, 5)]
+    [InlineData(0.5f, 12345678901UL)]
+    [InlineData(0.9f, 17)]
+    public void Vectorized_Bernoulli_masks_equal_the_scalar_definition(float rate, ulong start)
+    {
+        var rng = new Rng(31);
+        uint threshold = (uint)Math.Round(rate * (1 << 24));
+        var scalar = new float[1003];
+        rng.FillBernoulliScalar(scalar, threshold, 2.5f, start);
+        var mixed = new float[1003];
+        rng.FillBernoulli(mixed, rate, 2.5f, start);
+        Assert.Equal(scalar, mixed);
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            var vector = new float[1008];
+            Assert.Equal(1008, rng.FillBernoulliVector512(vector, threshold, 2.5f, start));
+            Assert.Equal(scalar, vector.AsSpan(0, 1003).ToArray());
+        }
+    }
+
+    [Theory]
     [InlineData(-0.1f)]
     [InlineData(1f)]
     [InlineData(1.5f)]
