@@ -61,6 +61,25 @@ public sealed class RegularizedNetworkTests(Xunit.Abstractions.ITestOutputHelper
     }
 
     [Fact]
+    public void EarlyStopping_UsesTheValidationDataView()
+    {
+        var ml = new MLContext(seed: 1);
+        var mapping = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(Rows.Blobs(300, 1)));
+        var train = mapping.Transform(ml.Data.LoadFromEnumerable(Rows.Blobs(300, 1)));
+        var validation = mapping.Transform(ml.Data.LoadFromEnumerable(Rows.Blobs(90, 9)));
+        var options = Small();
+        options.Epochs = 200;
+        options.EarlyStoppingPatience = 2;
+        options.ValidationData = validation;
+        var network = ml.MulticlassClassification.Trainers.RegularizedNetwork(options).Fit(train);
+
+        var history = network.Model.History;
+        Assert.All(history.Epochs, e => Assert.NotNull(e.ValidationLoss));
+        Assert.Equal(StopReason.EarlyStopped, history.StopReason);
+        Assert.True(history.Epochs.Count < 200);
+    }
+
+    [Fact]
     public void SaveLoad_GivesIdenticalPredictions_AndPredictionEngineWorks()
     {
         var ml = new MLContext(seed: 1);
