@@ -15,15 +15,15 @@ internal static class DataViewReader
     public static (DataViewSchema.Column Column, int Width) FeatureColumn(DataViewSchema schema, string name, string what = "training data")
     {
         var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(name), $"features column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException("input", $"features column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
         if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single)
         {
-            throw new ArgumentException($"features column '{name}' must be a vector of Single (float), but it is {column.Type}; use Concatenate / ConvertType to build one.", nameof(name));
+            throw new ArgumentException($"features column '{name}' must be a vector of Single (float), but it is {column.Type}; use Concatenate / ConvertType to build one.", "input");
         }
 
         if (!vector.IsKnownSize)
         {
-            throw new ArgumentException($"features column '{name}' is a variable-size vector ({column.Type}); the network needs a fixed number of features (for example [VectorType(784)] or Concatenate).", nameof(name));
+            throw new ArgumentException($"features column '{name}' is a variable-size vector ({column.Type}); the network needs a fixed number of features (for example [VectorType(784)] or Concatenate).", "input");
         }
 
         return (column, vector.Size);
@@ -33,7 +33,7 @@ internal static class DataViewReader
     public static DataViewSchema.Column LabelColumn(DataViewSchema schema, string name, TaskKind task, string what = "training data")
     {
         var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(name), $"label column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException("input", $"label column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
         bool fits = task switch
         {
             TaskKind.Multiclass => column.Type is KeyDataViewType { Count: > 1 },
@@ -48,7 +48,7 @@ internal static class DataViewReader
                 TaskKind.Binary => "Boolean",
                 _ => "Single (float; use ConvertType for other numbers)",
             };
-            throw new ArgumentException($"label column '{name}' is {column.Type}, which does not fit {task.ToString().ToLowerInvariant()} training: it must be {expected}.", nameof(name));
+            throw new ArgumentException($"label column '{name}' is {column.Type}, which does not fit {task.ToString().ToLowerInvariant()} training: it must be {expected}.", "input");
         }
 
         return column;
