@@ -50,11 +50,20 @@ internal static partial class Gemm
     /// </summary>
     private const long ParallelFlopThreshold = 1L << 21;
 
+    [ThreadStatic]
+    private static GemmPath t_forcedPath;
+
     /// <summary>
-    /// The path every <see cref="Multiply"/> call asks for; <see cref="GemmPath.Auto"/> (the default) picks the
-    /// widest the hardware supports. Tests should prefer <see cref="MultiplyWithPath"/>, which touches no global state.
+    /// The path every <see cref="Multiply"/> call made on this thread asks for; <see cref="GemmPath.Auto"/> (the
+    /// default) picks the widest the hardware supports. Thread-static, so a test can run whole layers and training
+    /// steps on one path without touching tests that run at the same time on other threads (the path is resolved on
+    /// the calling thread and travels with the job to the workers).
     /// </summary>
-    internal static GemmPath ForcedPath { get; set; }
+    internal static GemmPath ForcedPath
+    {
+        get => t_forcedPath;
+        set => t_forcedPath = value;
+    }
 
     /// <summary>The path <see cref="Multiply"/> runs now: <see cref="ForcedPath"/> after hardware fallback.</summary>
     internal static GemmPath ActivePath => Resolve(ForcedPath);
