@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -67,6 +68,9 @@ public sealed class SpatialDropout2D : Layer
         ScaleMaps(dy.Span, _mask.Span, _dx.Span, _mask.Length, InputShape[1] * InputShape[2]);
         return _dx;
     }
+
+    /// <summary>ONNX: nothing, as the layer is the identity at inference; a Monte Carlo export of it is refused.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => ConvOnnx.TrainingOnly(this, ctx);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new SpatialDropout2D(Rate);
