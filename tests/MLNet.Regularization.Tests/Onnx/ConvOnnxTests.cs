@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Onnx;
@@ -258,5 +259,43 @@ public class ConvOnnxRoundTripTests
 
         // Without Monte Carlo they export.
         Assert.NotEmpty(OnnxExporter.ExportToBytes(model));
+    }
+}
+
+public class ConvOnnxImportErrorTests
+{
+    private static ModelProto Exported()
+    {
+        var c = ConvOnnxModels.Cases.Single(k => k.Name == "conv_maxpool");
+        return ModelProto.Parser.ParseFrom(OnnxExporter.ExportToBytes(ConvOnnxModels.Train(c)));
+    }
+
+    private static string ImportError(ModelProto model) =>
+        Assert.Throws<InvalidDataException>(() => OnnxImporter.Load(model.ToByteArray())).Message;
+
+    [Fact]
+    public void Asymmetric_pads_that_are_not_same_padding_are_refused()
+    {
+        var model = Exported();
+        var conv = model.Graph.Node.First(n => n.OpType == "Conv");
+        var pads = conv.Attribute.First(a => a.Name == "pads");
+        pads.Ints[2] = 0; // top 1, bottom 0
+        string message = ImportError(model);
+        Assert.Contains($"node '{conv.Name}'", message);
+        Assert.Contains("pads [1, 1, 0, 1]", message);
+    }
+
+    [Fact]
+    public void Grouped_convolution_and_unequal_strides_are_refused()
+    {
+        var model = Exported();
+        var conv = model.Graph.Node.First(n => n.OpType == "Conv");
+        conv.Attribute.Add(new AttributeProto { Name = "group", Type = AttributeProto.Types.AttributeType.Int, I = 2 });
+        Assert.Contains("group = 2", ImportError(model));
+
+        model = Exported();
+        var pool = model.Graph.Node.First(n => n.OpType == "MaxPool");
+        pool.Attribute.First(a => a.Name == "strides").Ints[1] = 1;
+        Assert.Contains("strides = [2, 1]", ImportError(model));
     }
 }
