@@ -40,7 +40,7 @@ internal static class ConvOnnx
         if (ctx.MonteCarlo && layer.IsStochastic)
         {
             throw new NotSupportedException(
-                $"{layer.Name} has no Monte Carlo ONNX form: a Monte Carlo export supports only Dropout, GaussianDropout and DropConnectDense as stochastic layers. Export without MonteCarlo (the layer is the identity at inference and is left out of the graph).");
+                $"{layer.Name} has no Monte Carlo ONNX form: a Monte Carlo export supports only Dropout, GaussianDropout, DropConnectDense and SpatialDropout2D as stochastic layers. Export without MonteCarlo (the layer is the identity at inference and is left out of the graph).");
         }
     }
 }

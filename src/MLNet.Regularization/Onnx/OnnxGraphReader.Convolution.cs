@@ -96,18 +96,46 @@ internal sealed partial class OnnxGraphReader
         Advance(node);
     }
 
-    // GlobalAveragePool: GlobalAveragePool(x) → Flatten(·, axis = 1), giving [N, C].
+    // GlobalAveragePool: GlobalAveragePool(x) → Flatten(·, axis = 1), giving [N, C]. Or Monte Carlo spatial dropout.
     private void ReadGlobalAveragePool(NodeProto node)
     {
         Check(node, "GlobalAveragePool", 1, 1);
         Attributes(node);
         RequireImage(node);
+        if (_position + 1 < _end && _nodes[_position + 1] is { OpType: "Dropout" } dropout && dropout.Input.Count > 0 && dropout.Input[0] == node.Output[0])
+        {
+            ReadSpatialDropout(node, dropout);
+            return;
+        }
+
         var flatten = _position + 1 < _end ? _nodes[_position + 1] : throw Fail(node, "GlobalAveragePool should be followed by a Flatten.");
         _layers.Add((new GlobalAveragePool(), []));
         _shape = [_shape[0], 1, 1];
         Advance(node);
         ReadFlatten(flatten, addLayer: false);
         _shape = [_shape[0]];
+    }
+
+    // Monte Carlo spatial dropout: GlobalAveragePool(x) → Dropout(·, ratio, true) → mask → Cast → Mul(·, 1/(1 − ratio))
+    // → Mul(x, ·).
+    private void ReadSpatialDropout(NodeProto pool, NodeProto dropout)
+    {
+        float rate = DropoutInputs(dropout);
+        if (dropout.Output.Count != 2 || dropout.Output[1].Length == 0)
+        {
+            throw Fail(dropout, "a Monte Carlo spatial dropout must output its mask, which the exporter applies explicitly.");
+        }
+
+        string x = _current;
+        var cast = Next(dropout, "Cast", 1, [dropout.Output[1]]);
+        RequireCastToFloat(cast);
+        var layer = new SpatialDropout2D(rate);
+        var scale = Next(cast, "Mul", 2, [cast.Output[0], null]);
+        RequireScalar(scale, scale.Input[1], layer.KeptScale, "spatial dropout's mask scaling");
+        var mul = Next(scale, "Mul", 2, [x, scale.Output[0]]);
+        _layers.Add((layer, []));
+        _position += 4;
+        Advance(mul);
     }
 
     // Flatten: Flatten(x, axis = 1).
