@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -82,6 +83,10 @@ public sealed class AvgPool2D : Layer
 
         return _dx;
     }
+
+    /// <summary>ONNX: <c>AveragePool</c> with kernel_shape, pads, strides and count_include_pad = 0.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) =>
+        ConvOnnx.Pool(g, "AveragePool", PoolHeight, PoolWidth, Stride, ResolvedPadding);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new AvgPool2D((PoolHeight, PoolWidth), Stride, Padding);

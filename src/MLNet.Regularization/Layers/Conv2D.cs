@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -119,6 +120,10 @@ public sealed class Conv2D : Layer
         Engine.Backward(this, dy, columns, Weight.Value.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
         return dx ?? dy;
     }
+
+    /// <summary>ONNX: <c>Conv</c> with kernel_shape, pads (top, left, bottom, right), strides and dilations.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) =>
+        ConvOnnx.Conv(g, Weight.Value.Span, Weight.Value.Shape, _bias is null ? [] : _bias.Value.Span, _bias is not null, Stride, Dilation, ResolvedPadding);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() =>

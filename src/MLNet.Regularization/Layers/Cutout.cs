@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -132,6 +133,9 @@ public sealed class Cutout : Layer
 
         return _dx;
     }
+
+    /// <summary>ONNX: nothing, as the layer is the identity at inference; a Monte Carlo export of it is refused.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => ConvOnnx.TrainingOnly(this, ctx);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Cutout(Size, Count, Probability, Fill);

@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -109,6 +110,9 @@ public sealed class DropBlock : Layer
         Apply(dy.Data, _mask.Data, _scale, _dx.Data, dy.BatchSize, InputShape[0], InputShape[1] * InputShape[2]);
         return _dx;
     }
+
+    /// <summary>ONNX: nothing, as the layer is the identity at inference; a Monte Carlo export of it is refused.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => ConvOnnx.TrainingOnly(this, ctx);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new DropBlock(Rate, BlockSize, ShareMaskAcrossChannels);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -163,6 +164,18 @@ public sealed class DropConnectConv2D : Layer
         }
 
         return dx ?? dy;
+    }
+
+    /// <summary>ONNX: <c>Conv</c> with the expected kernels (1 − p)·W (the exporter normally sees this layer already
+    /// folded into a <see cref="Conv2D"/>). Monte Carlo export of a convolutional DropConnect is not supported.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (ctx.MonteCarlo && Rate > 0f)
+        {
+            throw new NotSupportedException("DropConnectConv2D has no Monte Carlo ONNX form yet; export without MonteCarlo, where it becomes a Conv with the expected kernels (1 − p)·W.");
+        }
+
+        ConvOnnx.Conv(g, ExpectedWeights().Span, Weight.Value.Shape, _bias is null ? [] : _bias.Value.Span, _bias is not null, Stride, Dilation, ResolvedPadding, "expected_weight");
     }
 
     /// <inheritdoc />

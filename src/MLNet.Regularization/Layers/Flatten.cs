@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -35,6 +36,9 @@ public sealed class Flatten : Layer
 
         return _dxView;
     }
+
+    /// <summary>ONNX: <c>Flatten</c> with axis 1.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => g.Then("Flatten", null, OnnxAttribute.Int("axis", 1));
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new Flatten();

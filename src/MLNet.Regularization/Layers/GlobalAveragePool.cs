@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -48,6 +49,13 @@ public sealed class GlobalAveragePool : Layer
         }
 
         return _dx;
+    }
+
+    /// <summary>ONNX: <c>GlobalAveragePool</c> ([N, C, 1, 1]) then <c>Flatten</c> (axis 1) to the layer's [N, C].</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        g.Then("GlobalAveragePool");
+        g.Then("Flatten", null, OnnxAttribute.Int("axis", 1));
     }
 
     /// <inheritdoc />

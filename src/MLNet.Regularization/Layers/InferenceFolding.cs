@@ -7,10 +7,13 @@ namespace MLNet.Regularization.Layers;
 /// ONNX graph and a re-imported model all compute the very same arithmetic:
 /// <list type="bullet">
 /// <item><see cref="DropConnectDense"/> becomes a <see cref="Dense"/> holding the expected weights (1 − p)·W,
-/// formed element by element (Wan et al.'s mean approximation).</item>
+/// formed element by element (Wan et al.'s mean approximation); likewise <see cref="DropConnectConv2D"/> becomes a
+/// <see cref="Conv2D"/> holding the expected kernels.</item>
 /// <item>A <see cref="BatchNorm"/> directly after a <see cref="Dense"/> is folded into it with the running
 /// statistics: s = γ/√(var + ε) per unit, W' = s·W (row by row), b' = (b − mean)·s + β (Ioffe &amp; Szegedy's
-/// inference form, as every deployment toolchain applies it). Computed in double, rounded once.</item>
+/// inference form, as every deployment toolchain applies it). Computed in double, rounded once. A batch norm directly
+/// after a <see cref="Conv2D"/> folds the same way per output channel: W'[o] = s_o·W[o], b'_o = (b_o − mean_o)·s_o + β_o
+/// (a convolution without bias gets one).</item>
 /// </list>
 /// <see cref="Dropout"/> and <see cref="GaussianDropout"/> stay: at inference they are the identity (or classic
 /// dropout's scaling), and in Monte Carlo mode they draw their masks. Folding a batch norm stays valid in Monte
@@ -42,9 +45,20 @@ internal static class InferenceFolding
             {
                 steps.Add((new Dense(dc.Units, dc.Init), [dc.ExpectedWeights().Data, (float[])dc.Bias.Value.Data.Clone()]));
             }
+            else if (replaceDropConnect && layer is DropConnectConv2D dcc)
+            {
+                var conv = new Conv2D(dcc.Filters, (dcc.KernelHeight, dcc.KernelWidth), dcc.Stride, dcc.Padding, dcc.Dilation, dcc.UseBias, dcc.Init);
+                float[] expected = dcc.ExpectedWeights().Data;
+                steps.Add((conv, dcc.Bias is { } b ? [expected, (float[])b.Value.Data.Clone()] : [expected]));
+            }
             else if (foldBatchNorm && layer is BatchNorm bn && steps.Count > 0 && steps[^1].Layer is Dense dense)
             {
                 steps[^1] = (new Dense(dense.Units, dense.Init), FoldBatchNorm(steps[^1].Values, dense.UseBias, bn));
+            }
+            else if (foldBatchNorm && layer is BatchNorm cbn && steps.Count > 0 && steps[^1].Layer is Conv2D c)
+            {
+                var folded = new Conv2D(c.Filters, (c.KernelHeight, c.KernelWidth), c.Stride, c.Padding, c.Dilation, useBias: true, c.Init);
+                steps[^1] = (folded, FoldBatchNorm(steps[^1].Values, c.UseBias, cbn));
             }
             else
             {
@@ -57,7 +71,8 @@ internal static class InferenceFolding
         return Network.Assemble(source.InputShape, steps);
     }
 
-    /// <summary>W' = s·W row by row and b' = (b − mean)·s + β with s = γ/√(var + ε).</summary>
+    /// <summary>W' = s·W row by row (a Dense unit's row, or a convolution filter's kernels) and b' = (b − mean)·s + β
+    /// with s = γ/√(var + ε).</summary>
     private static float[][] FoldBatchNorm(float[][] denseValues, bool hasBias, BatchNorm bn)
     {
         float[] w = denseValues[0];

@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -142,6 +143,9 @@ public sealed class MaxDrop : Layer
 
     /// <summary>The flat indices dropped by the last training pass (tests).</summary>
     internal ReadOnlySpan<int> DroppedIndices => _dropped.AsSpan(0, Math.Max(0, _droppedCount));
+
+    /// <summary>ONNX: nothing, as the layer is the identity at inference; a Monte Carlo export of it is refused.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => ConvOnnx.TrainingOnly(this, ctx);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new MaxDrop(Rate, Mode);

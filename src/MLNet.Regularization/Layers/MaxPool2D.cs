@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -172,6 +173,10 @@ public sealed class MaxPool2D : Layer
             }
         }
     }
+
+    /// <summary>ONNX: <c>MaxPool</c> with kernel_shape, pads and strides.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) =>
+        ConvOnnx.Pool(g, "MaxPool", PoolHeight, PoolWidth, Stride, ResolvedPadding);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new MaxPool2D((PoolHeight, PoolWidth), Stride, Padding);

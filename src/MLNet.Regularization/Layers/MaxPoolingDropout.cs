@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -154,6 +155,24 @@ public sealed class MaxPoolingDropout : Layer
         }
 
         return (float)sum;
+    }
+
+    /// <summary>ONNX: <c>MaxPool</c> when the inference rule is plain max (or the rate is 0). Probabilistic weighted
+    /// pooling has no ONNX form here and is refused, as is a Monte Carlo export.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (ctx.MonteCarlo && Rate > 0f)
+        {
+            throw new NotSupportedException("MaxPoolingDropout has no Monte Carlo ONNX form; export without MonteCarlo.");
+        }
+
+        if (Inference == MaxPoolingDropoutInference.ProbabilisticWeighted && Rate > 0f)
+        {
+            throw new NotSupportedException(
+                "MaxPoolingDropout's probabilistic weighted pooling (the default inference rule) has no ONNX form; to export the network, create the layer with inference: MaxPoolingDropoutInference.Max, which becomes an ONNX MaxPool.");
+        }
+
+        ConvOnnx.Pool(g, "MaxPool", Pool, Pool, Stride, _g.Pads);
     }
 
     /// <inheritdoc />

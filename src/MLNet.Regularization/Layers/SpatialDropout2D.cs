@@ -1,3 +1,4 @@
+using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -44,7 +45,7 @@ public sealed class SpatialDropout2D : Layer
 
         int maps = x.BatchSize * InputShape[0], hw = InputShape[1] * InputShape[2];
         var mask = ctx.Buffer(this, 1, [x.BatchSize, InputShape[0]]);
-        ctx.Rng.FillBernoulli(mask.Span, Rate, 1f / (1f - Rate));
+        ctx.Rng.FillBernoulli(mask.Span, Rate, KeptScale);
         var y = ctx.Buffer(this, 0, x.Shape);
         ScaleMaps(x.Span, mask.Span, y.Span, maps, hw);
         if (ctx.IsTraining)
@@ -67,6 +68,28 @@ public sealed class SpatialDropout2D : Layer
         ScaleMaps(dy.Span, _mask.Span, _dx.Span, _mask.Length, InputShape[1] * InputShape[2]);
         return _dx;
     }
+
+    /// <summary>ONNX: nothing at inference (the identity). Monte Carlo: one mask entry per example and channel, drawn by
+    /// an active <c>Dropout</c> over the [N, C, 1, 1] output of <c>GlobalAveragePool(x)</c> (only its shape matters:
+    /// the mask does not depend on the values), cast to float, scaled by 1/(1 − p) and broadcast over H·W:
+    /// <c>Mul(x, Mul(Cast(mask), 1/(1 − p)))</c>.</summary>
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    {
+        if (!ctx.MonteCarlo || Rate == 0f)
+        {
+            return;
+        }
+
+        string x = g.Current;
+        string perChannel = g.AddNode("GlobalAveragePool", [x]);
+        string[] outputs = g.AddNode("Dropout", [perChannel, g.AddScalar("ratio", Rate), g.AddBoolScalar("training_mode", true)], 2, Dropout.SeedAttribute(ctx));
+        string mask = g.AddNode("Cast", [outputs[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
+        mask = g.AddNode("Mul", [mask, g.AddScalar("kept_scale", KeptScale)]);
+        g.Current = g.AddNode("Mul", [x, mask]);
+    }
+
+    /// <summary>A kept map's scale, 1/(1 − rate).</summary>
+    internal float KeptScale => 1f / (1f - Rate);
 
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() => new SpatialDropout2D(Rate);

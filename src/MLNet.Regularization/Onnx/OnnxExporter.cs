@@ -17,7 +17,10 @@ namespace MLNet.Regularization.Onnx;
 /// expected weights, batch norm folded into the preceding Gemm (unless <see cref="OnnxExportOptions.FoldBatchNorm"/>
 /// is off), inverted dropout and Gaussian dropout as nothing, classic dropout as its scaling. The fitted
 /// <see cref="Normalizer"/> comes first as <c>Sub(offset)</c> then <c>Mul(scale)</c>, the order C# applies it in, so
-/// the model takes raw features. Outputs: <c>probabilities</c> (Softmax over axis 1; for binary models
+/// the model takes raw features. Convolutional layers become <c>Conv</c> (DropConnectConv2D with its expected kernels,
+/// batch norm folded per channel unless asked not to), <c>MaxPool</c>, <c>AveragePool</c>, <c>GlobalAveragePool</c>
+/// + <c>Flatten</c> and <c>Flatten</c>; the training-only image regularizers become nothing, and max-pooling dropout
+/// exports only with its plain-max inference rule (otherwise a <see cref="NotSupportedException"/>). Outputs: <c>probabilities</c> (Softmax over axis 1; for binary models
 /// [batch, 2] = P(0), P(1)) and <c>predicted_label</c> (ArgMax, int64), or <c>score</c> for regression.</para>
 /// <para>metadata_props record the library version, the layers with their regularizer settings, the class
 /// labels, the training seed, the task, the normalization, the trainer settings and the training history.</para>

@@ -21,12 +21,13 @@ internal enum OnnxElementType
 /// <summary>A node attribute, described without protobuf types so that layers can state their ONNX form.</summary>
 internal readonly struct OnnxAttribute
 {
-    private OnnxAttribute(string name, AttributeProto.Types.AttributeType type, long i, float f)
+    private OnnxAttribute(string name, AttributeProto.Types.AttributeType type, long i, float f, long[]? ints = null)
     {
         Name = name;
         Type = type;
         IntValue = i;
         FloatValue = f;
+        IntValues = ints;
     }
 
     /// <summary>The attribute's name, such as <c>axis</c>.</summary>
@@ -41,15 +42,32 @@ internal readonly struct OnnxAttribute
     /// <summary>The value of a FLOAT attribute.</summary>
     public float FloatValue { get; }
 
+    /// <summary>The values of an INTS attribute.</summary>
+    public IReadOnlyList<long>? IntValues { get; }
+
     /// <summary>An integer attribute.</summary>
     public static OnnxAttribute Int(string name, long value) => new(name, AttributeProto.Types.AttributeType.Int, value, 0f);
 
     /// <summary>A float attribute.</summary>
     public static OnnxAttribute Float(string name, float value) => new(name, AttributeProto.Types.AttributeType.Float, 0, value);
 
-    internal AttributeProto ToProto() => Type == AttributeProto.Types.AttributeType.Int
-        ? new AttributeProto { Name = Name, Type = Type, I = IntValue }
-        : new AttributeProto { Name = Name, Type = Type, F = FloatValue };
+    /// <summary>An integer-list attribute, such as Conv's <c>pads</c>.</summary>
+    public static OnnxAttribute Ints(string name, params long[] values) => new(name, AttributeProto.Types.AttributeType.Ints, 0, 0f, values);
+
+    internal AttributeProto ToProto()
+    {
+        switch (Type)
+        {
+            case AttributeProto.Types.AttributeType.Int:
+                return new AttributeProto { Name = Name, Type = Type, I = IntValue };
+            case AttributeProto.Types.AttributeType.Ints:
+                var a = new AttributeProto { Name = Name, Type = Type };
+                a.Ints.AddRange(IntValues ?? []);
+                return a;
+            default:
+                return new AttributeProto { Name = Name, Type = Type, F = FloatValue };
+        }
+    }
 }
 
 /// <summary>

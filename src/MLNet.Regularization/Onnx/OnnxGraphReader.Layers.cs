@@ -14,6 +14,18 @@ internal sealed partial class OnnxGraphReader
             case "Gemm":
                 ReadGemm(node, null);
                 break;
+            case "Conv":
+                ReadConv(node);
+                break;
+            case "MaxPool" or "AveragePool":
+                ReadPool(node);
+                break;
+            case "GlobalAveragePool":
+                ReadGlobalAveragePool(node);
+                break;
+            case "Flatten":
+                ReadFlatten(node);
+                break;
             case "BatchNormalization":
                 ReadBatchNorm(node);
                 break;

@@ -14,7 +14,7 @@ namespace MLNet.Regularization.Onnx;
 /// </summary>
 internal sealed partial class OnnxGraphReader
 {
-    private const string Operators = "Gemm, BatchNormalization, Relu, LeakyRelu, Tanh, Sigmoid, GELU as Div/Erf/Add/Mul/Mul, "
+    private const string Operators = "Gemm, Conv, MaxPool, AveragePool, GlobalAveragePool, Flatten, BatchNormalization, Relu, LeakyRelu, Tanh, Sigmoid, GELU as Div/Erf/Add/Mul/Mul, "
         + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity";
 
     private readonly string _source;
