@@ -93,40 +93,10 @@ internal static class ConvOnnxModels
 }
 
 /// <summary>Trains and exports the conv matrix once, then runs the checker and ONNX Runtime over all of it.</summary>
-public sealed class ConvParityFixture : IDisposable
+public sealed class ConvParityFixture : ExportedModelsFixture
 {
-    public const int Rows = 128;
-
-    private readonly TempFolder _folder = new();
-
-    public ConvParityFixture()
-    {
-        var jobs = new List<OrtJob>();
-        foreach (var c in ConvOnnxModels.Cases)
-        {
-            var model = ConvOnnxModels.Train(c);
-            string path = _folder.File($"{c.Name}.onnx");
-            OnnxExporter.Export(model, path, c.Options);
-            var x = ConvOnnxModels.Inputs(c, Rows);
-            jobs.Add(new OrtJob(path, x.Data, [Rows, .. c.ImageShape], c.Options.InputName, [c.Options.ProbabilitiesName, c.Options.LabelName]));
-            Models[c.Name] = (model, path, x);
-        }
-
-        Checker = OnnxTools.CheckModels(jobs.Select(j => j.Model).ToList());
-        var results = OnnxTools.RunOnnxRuntime(jobs, _folder.Path);
-        for (int i = 0; i < jobs.Count; i++)
-        {
-            Outputs[ConvOnnxModels.Cases[i].Name] = results[i];
-        }
-    }
-
-    public Dictionary<string, (TrainedModel Model, string Path, Tensor Inputs)> Models { get; } = new();
-
-    public Dictionary<string, string> Checker { get; }
-
-    public Dictionary<string, Dictionary<string, byte[]>> Outputs { get; } = new();
-
-    public void Dispose() => _folder.Dispose();
+    public ConvParityFixture() => ExportAndRun(ConvOnnxModels.Cases.Select(c => (
+        c.Name, ConvOnnxModels.Train(c), c.Options, ConvOnnxModels.Inputs(c, Rows), new[] { c.Options.ProbabilitiesName, c.Options.LabelName })));
 }
 
 public class ConvOnnxRuntimeParityTests(ConvParityFixture fixture, ITestOutputHelper output) : IClassFixture<ConvParityFixture>

@@ -10,41 +10,11 @@ namespace MLNet.Regularization.Tests.Onnx;
 
 /// <summary>Trains and exports the whole matrix once, then runs every model through the ONNX checker (one python
 /// process) and ONNX Runtime (one node process).</summary>
-public sealed class ParityFixture : IDisposable
+public sealed class ParityFixture : ExportedModelsFixture
 {
-    public const int Rows = 128;
-
-    private readonly TempFolder _folder = new();
-
-    public ParityFixture()
-    {
-        var jobs = new List<OrtJob>();
-        foreach (var c in OnnxTestModels.Cases)
-        {
-            var model = OnnxTestModels.Train(c);
-            string path = _folder.File($"{c.Name}.onnx");
-            OnnxExporter.Export(model, path, c.Options);
-            var x = OnnxTestModels.Inputs(c.Task, Rows);
-            string[] outputs = c.Task == TaskKind.Regression ? [c.Options.ScoreName] : [c.Options.ProbabilitiesName, c.Options.LabelName];
-            jobs.Add(new OrtJob(path, x.Data, [Rows, OnnxTestModels.Features], c.Options.InputName, outputs));
-            Models[c.Name] = (model, path, x);
-        }
-
-        Checker = OnnxTools.CheckModels(jobs.Select(j => j.Model).ToList());
-        var results = OnnxTools.RunOnnxRuntime(jobs, _folder.Path);
-        for (int i = 0; i < jobs.Count; i++)
-        {
-            Outputs[OnnxTestModels.Cases[i].Name] = results[i];
-        }
-    }
-
-    public Dictionary<string, (TrainedModel Model, string Path, Tensor Inputs)> Models { get; } = new();
-
-    public Dictionary<string, string> Checker { get; }
-
-    public Dictionary<string, Dictionary<string, byte[]>> Outputs { get; } = new();
-
-    public void Dispose() => _folder.Dispose();
+    public ParityFixture() => ExportAndRun(OnnxTestModels.Cases.Select(c => (
+        c.Name, OnnxTestModels.Train(c), c.Options, OnnxTestModels.Inputs(c.Task, Rows),
+        c.Task == TaskKind.Regression ? new[] { c.Options.ScoreName } : new[] { c.Options.ProbabilitiesName, c.Options.LabelName })));
 }
 
 public class OnnxRuntimeParityTests(ParityFixture fixture, ITestOutputHelper output) : IClassFixture<ParityFixture>

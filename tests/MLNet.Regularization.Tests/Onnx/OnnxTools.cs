@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using MLNet.Regularization.Onnx;
+using MLNet.Regularization.Tests.Data;
+using MLNet.Regularization.Training;
 using Xunit;
 
 namespace MLNet.Regularization.Tests.Onnx;
@@ -133,5 +136,46 @@ internal static class OnnxTools
         }
 
         throw new InvalidOperationException($"cannot find the repository root (build.sh, MLNet.Regularization.sln) above {AppContext.BaseDirectory}.");
+    }
+}
+
+/// <summary>
+/// Exports a set of trained models once, then runs all of them through the ONNX checker (one python process) and
+/// ONNX Runtime (one node process). The parity fixtures derive from it and describe only their cases.
+/// </summary>
+public abstract class ExportedModelsFixture : IDisposable
+{
+    public const int Rows = 128;
+
+    private readonly TempFolder _folder = new();
+
+    public Dictionary<string, (TrainedModel Model, string Path, Tensor Inputs)> Models { get; } = new();
+
+    public Dictionary<string, string> Checker { get; private set; } = new();
+
+    public Dictionary<string, Dictionary<string, byte[]>> Outputs { get; } = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>Exports each case, checks every file and runs every model on its inputs in ONNX Runtime.</summary>
+    protected void ExportAndRun(IEnumerable<(string Name, TrainedModel Model, OnnxExportOptions Options, Tensor Inputs, string[] Outputs)> cases)
+    {
+        var jobs = new List<OrtJob>();
+        var names = new List<string>();
+        foreach (var (name, model, options, inputs, outputs) in cases)
+        {
+            string path = _folder.File($"{name}.onnx");
+            OnnxExporter.Export(model, path, options);
+            jobs.Add(new OrtJob(path, inputs.Data, inputs.Shape.ToArray(), options.InputName, outputs));
+            Models[name] = (model, path, inputs);
+            names.Add(name);
+        }
+
+        Checker = OnnxTools.CheckModels(jobs.Select(j => j.Model).ToList());
+        var results = OnnxTools.RunOnnxRuntime(jobs, _folder.Path);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            Outputs[names[i]] = results[i];
+        }
     }
 }
