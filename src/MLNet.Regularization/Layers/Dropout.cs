@@ -97,15 +97,6 @@ public sealed class Dropout : Layer
         return _dx;
     }
 
-    /// <summary>Uses a fixed mask instead of a random one for the next training pass (gradient tests).</summary>
-    internal Tensor ForwardWithMask(Tensor x, Tensor mask, ForwardContext ctx)
-    {
-        var y = ctx.Buffer(this, 0, x.Shape);
-        TensorPrimitives.Multiply(x.Span, mask.Span, y.Span);
-        _mask = mask;
-        return y;
-    }
-
     /// <summary>ONNX, inference: nothing for inverted dropout, <c>Mul(x, 1 − rate)</c> for classic dropout. Monte Carlo:
     /// an active <c>Dropout(x, ratio, training_mode = true)</c> whose keep mask (second output) is applied explicitly,
     /// <c>x ⊙ (Cast(mask) · 1/(1 − rate))</c> for inverted dropout and <c>x ⊙ Cast(mask)</c> for classic dropout, the

@@ -71,15 +71,6 @@ public sealed class GaussianDropout : Layer
         return _dx;
     }
 
-    /// <summary>Uses fixed noise for the next training pass (gradient tests).</summary>
-    internal Tensor ForwardWithNoise(Tensor x, Tensor noise, ForwardContext ctx)
-    {
-        var y = ctx.Buffer(this, 0, x.Shape);
-        TensorPrimitives.Multiply(x.Span, noise.Span, y.Span);
-        _noise = noise;
-        return y;
-    }
-
     /// <summary>ONNX, inference: nothing (the noise has mean 1). Monte Carlo: ONNX has no Gaussian dropout operator,
     /// so the noise is drawn explicitly, <c>x ⊙ RandomNormalLike(x, mean = 1, scale = √(rate/(1 − rate)))</c>.</summary>
     internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
