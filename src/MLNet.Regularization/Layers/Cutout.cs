@@ -157,12 +157,12 @@ public sealed class Cutout : Layer
     {
         int perExample = 1 + 2 * Count;
         ulong start = rng.Reserve(checked(n * perExample));
-        uint threshold = (uint)Math.Round(Probability * (1 << 24));
+        uint threshold = Rng.BernoulliThreshold(Probability);
         Array.Fill(mask, 1f, 0, n * h * w);
         for (int i = 0; i < n; i++)
         {
             ulong c0 = start + (ulong)(i * perExample);
-            if ((uint)(rng.At(c0) >> 40) >= threshold)
+            if (!rng.Fires(c0, threshold))
             {
                 continue; // not augmented
             }

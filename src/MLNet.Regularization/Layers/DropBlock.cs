@@ -136,7 +136,7 @@ public sealed class DropBlock : Layer
         var (bh, bw) = Block;
         int seedRows = h - bh + 1, seedCols = w - bw + 1, seeds = seedRows * seedCols;
         ulong start = rng.Reserve(checked(planes * seeds));
-        uint threshold = (uint)Math.Round(Gamma * (1 << 24));
+        uint threshold = Rng.BernoulliThreshold(Gamma);
         var onesPerPlane = new int[planes];
         StaticParallel.For(planes, threads, (from, to) => SeedPlanes(mask, onesPerPlane, rng, start, threshold, h, w, bh, bw, from, to));
 
@@ -179,7 +179,7 @@ public sealed class DropBlock : Layer
             {
                 for (int j = 0; j < seedCols; j++)
                 {
-                    if ((uint)(rng.At(c0 + (ulong)(i * seedCols + j)) >> 40) < threshold)
+                    if (rng.Fires(c0 + (ulong)(i * seedCols + j), threshold))
                     {
                         for (int r = i; r < i + bh; r++)
                         {

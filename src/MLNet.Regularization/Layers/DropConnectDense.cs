@@ -231,7 +231,7 @@ public sealed class DropConnectDense : Layer
         return y;
     }
 
-    private uint Threshold => (uint)Math.Round(Rate * (1 << 24));
+    private uint Threshold => Rng.BernoulliThreshold(Rate);
 
     // Mask bit for (example i, unit o, input j) lives at counter start + (i·units + o)·inputs + j.
     private void ForwardPerExample(Tensor x, Tensor y, Rng rng, ulong start, int threads)
@@ -250,7 +250,7 @@ public sealed class DropConnectDense : Layer
                     int wo = o * inputs, xi = i * inputs;
                     for (int j = 0; j < inputs; j++)
                     {
-                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        if (!rng.Fires(c0 + (ulong)j, threshold))
                         {
                             s += w[wo + j] * xd[xi + j];
                         }
@@ -278,7 +278,7 @@ public sealed class DropConnectDense : Layer
                     ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
                     for (int j = 0; j < inputs; j++)
                     {
-                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        if (!rng.Fires(c0 + (ulong)j, threshold))
                         {
                             dw[o * inputs + j] += g * xd[i * inputs + j];
                         }
@@ -305,7 +305,7 @@ public sealed class DropConnectDense : Layer
                     ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
                     for (int j = 0; j < inputs; j++)
                     {
-                        if ((uint)(rng.At(c0 + (ulong)j) >> 40) >= threshold)
+                        if (!rng.Fires(c0 + (ulong)j, threshold))
                         {
                             dx[i * inputs + j] += g * w[o * inputs + j];
                         }

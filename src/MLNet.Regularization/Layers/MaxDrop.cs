@@ -73,11 +73,11 @@ public sealed class MaxDrop : Layer
         int[]? dropped = ctx.IsTraining ? (_dropped.Length >= groups ? _dropped : _dropped = new int[groups]) : null; // kept for backward only
         int count = 0;
         ulong start = ctx.Rng.Reserve(groups);
-        uint threshold = (uint)Math.Round(Rate * (1 << 24));
+        uint threshold = Rng.BernoulliThreshold(Rate);
         var xs = x.Span;
         for (int group = 0; group < groups; group++)
         {
-            if ((uint)(ctx.Rng.At(start + (ulong)group) >> 40) >= threshold)
+            if (!ctx.Rng.Fires(start + (ulong)group, threshold))
             {
                 continue; // this group's maximum survives
             }

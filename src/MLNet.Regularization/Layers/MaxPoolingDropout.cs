@@ -189,7 +189,7 @@ public sealed class MaxPoolingDropout : Layer
     private void MaskedMax(float[] xs, float[] ys, int[]? argmax, Rng rng, ulong start, int batch, int threads)
     {
         var g = _g;
-        uint threshold = (uint)Math.Round(Rate * (1 << 24));
+        uint threshold = Rng.BernoulliThreshold(Rate);
         StaticParallel.For(batch * g.Channels, threads, (from, to) => MaskedMaxPlanes(g, xs, ys, argmax, rng, start, threshold, from, to));
     }
 
@@ -221,7 +221,7 @@ public sealed class MaxPoolingDropout : Layer
                         int row = plane * hw + ih * width;
                         for (int idx = row + w0; idx < row + w1; idx++)
                         {
-                            bool kept = (uint)(rng.At(start + (ulong)idx) >> 40) >= threshold;
+                            bool kept = !rng.Fires(start + (ulong)idx, threshold);
                             float v = kept ? xs[idx] : 0f;
                             if (best < 0 || v > max)
                             {

@@ -96,8 +96,7 @@ public sealed class Rng
     /// vectorized path computes the very same integers as the scalar one, so the mask is identical on every CPU.</summary>
     public void FillBernoulli(Span<float> mask, float dropProbability, float keptValue, ulong start)
     {
-        // Compare 24-bit integers instead of floats: u < p  <=>  bits < p·2^24.
-        uint threshold = (uint)Math.Round(dropProbability * (1 << 24));
+        uint threshold = BernoulliThreshold(dropProbability);
         int i = Vector512.IsHardwareAccelerated ? FillBernoulliVector512(mask, threshold, keptValue, start) : 0;
         FillBernoulliScalar(mask[i..], threshold, keptValue, start + (ulong)i);
     }
@@ -108,8 +107,7 @@ public sealed class Rng
     {
         for (int i = 0; i < mask.Length; i++)
         {
-            uint bits = (uint)(At(start + (ulong)i) >> 40);
-            mask[i] = bits < threshold ? 0f : keptValue;
+            mask[i] = Fires(start + (ulong)i, threshold) ? 0f : keptValue;
         }
     }
 
@@ -148,6 +146,16 @@ public sealed class Rng
     /// <summary>Fills a Bernoulli mask, advancing the counter by the length.</summary>
     public void FillBernoulli(Span<float> mask, float dropProbability, float keptValue) =>
         FillBernoulli(mask, dropProbability, keptValue, Reserve(mask.Length));
+
+    /// <summary>The integer form of a Bernoulli probability: the draw at a counter fires when its top 24 bits are below
+    /// p·2^24 (comparing integers instead of floats keeps the scalar and vector paths exactly alike).</summary>
+    internal static uint BernoulliThreshold(float probability) => (uint)Math.Round(probability * (1 << 24));
+
+    /// <summary>Whether the Bernoulli draw at <paramref name="counter"/> fires (probability threshold / 2^24): the one
+    /// rule behind every mask, whether filled by <see cref="FillBernoulli(Span{float}, float, float, ulong)"/> or
+    /// regenerated element by element by a layer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool Fires(ulong counter, uint threshold) => (uint)(At(counter) >> 40) < threshold;
 
     /// <summary>The 64 bits at a counter position.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
