@@ -61,7 +61,7 @@ public sealed class AvgPool2D : Layer
         var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) => AveragePlanes(g, xs, ys, from, to));
+        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (g, xs, ys), static (s, from, to) => AveragePlanes(s.g, s.xs, s.ys, from, to));
 
         _trained |= ctx.IsTraining;
         return y;
@@ -75,11 +75,10 @@ public sealed class AvgPool2D : Layer
             throw NoForward(Name);
         }
 
-        Span<int> shape = [dy.BatchSize, .. InputShape];
-        _dx = Tensor.Reuse(_dx, shape);
+        _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         var g = _g;
         float[] dys = dy.Data, dx = _dx.Data;
-        StaticParallel.For(dy.BatchSize * g.Channels, ctx.Threads, (from, to) => SpreadPlanes(g, dys, dx, from, to));
+        StaticParallel.For(dy.BatchSize * g.Channels, ctx.Threads, (g, dys, dx), static (s, from, to) => SpreadPlanes(s.g, s.dys, s.dx, from, to));
 
         return _dx;
     }

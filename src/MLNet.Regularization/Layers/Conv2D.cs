@@ -113,8 +113,7 @@ public sealed class Conv2D : Layer
         Tensor? dx = null;
         if (NeedsInputGradient)
         {
-            Span<int> shape = [dy.BatchSize, .. InputShape];
-            dx = _dx = Tensor.Reuse(_dx, shape);
+            dx = _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         }
 
         Engine.Backward(this, dy, columns, Weight.Value.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);

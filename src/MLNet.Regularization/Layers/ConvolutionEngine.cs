@@ -45,30 +45,58 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
 
         var columns = keepColumns ? ctx.Buffer(owner, SlotColumns, [n * p, k]) : null;
-        var scratch = new float[parts][];
-        var outputs = new float[parts][];
         for (int part = 0; part < parts; part++)
         {
-            scratch[part] = keepColumns ? [] : ctx.Buffer(owner, SlotChunkColumns + part, [chunkImages * p, k]).Data;
-            outputs[part] = ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]).Data;
+            // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
+            ChunkScratch(owner, ctx, part, keepColumns ? 0 : chunkImages * p * k);
+            ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]);
         }
 
-        float[] xs = x.Data, ys = y.Data;
-        StaticParallel.For(parts, ctx.Threads, (from, to) =>
+        var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
+        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, wt, bias), static (s, from, to) =>
         {
+            var (plan, xs, ys, columns, wt, bias) = s;
+            var g = plan.Engine.Geometry;
+            int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
-                for (int chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++)
+                float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, columns is null ? plan.ChunkImages * p * k : 0);
+                float[] output = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [plan.ChunkImages * p, f]).Data;
+                for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
-                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
-                    var cols = keepColumns ? columns!.Data.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch[part].AsSpan(0, (i1 - i0) * p * k);
-                    ForwardChunk(g, f, xs, ys, cols, wt, outputs[part], bias, i0, i1, gemmThreads);
+                    (int i0, int i1) = plan.Images(chunk);
+                    var cols = columns is not null ? columns.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch.AsSpan(0, (i1 - i0) * p * k);
+                    ForwardChunk(g, f, xs, ys, cols, wt, output, bias, i0, i1, plan.GemmThreads);
                 }
             }
         });
 
         return columns;
     }
+
+    /// <summary>What every part of a parallel forward or backward pass shares.</summary>
+    private readonly record struct Plan(ConvolutionEngine Engine, Layer Owner, ForwardContext Context, int Batch, int Chunks, int Parts, int GemmThreads)
+    {
+        public int ChunkImages => Engine.ChunkImages;
+
+        /// <summary>The first chunk of <paramref name="part"/> (chunks are split evenly over the parts).</summary>
+        public int FirstChunk(int part) => Chunks * part / Parts;
+
+        /// <summary>The images [i0, i1) of <paramref name="chunk"/>.</summary>
+        public (int I0, int I1) Images(int chunk)
+        {
+            int i0 = chunk * ChunkImages;
+            return (i0, Math.Min(Batch, i0 + ChunkImages));
+        }
+    }
+
+    /// <summary>A part's unrolled-columns scratch of <paramref name="length"/> values (none when 0).</summary>
+    private static float[] ChunkScratch(Layer owner, ForwardContext ctx, int part, int length) =>
+        length == 0 ? [] : ctx.Buffer(owner, SlotChunkColumns + part, [length]).Data;
+
+    /// <summary>A part's column-gradient scratch of <paramref name="length"/> values (none when 0).</summary>
+    private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
+        length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
     private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, int i0, int i1, int threads)
     {
@@ -107,24 +135,27 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         int gemmThreads = parts == 1 ? ctx.Threads : 1;
         var partialW = ctx.Buffer(owner, SlotPartialWeight, [chunks, f * k]).Data;
         var partialB = ctx.Buffer(owner, SlotPartialBias, [chunks, f]).Data;
-        var grads = new float[parts][];
-        var inputGrads = new float[parts][];
         for (int part = 0; part < parts; part++)
         {
-            grads[part] = ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]).Data;
-            inputGrads[part] = dx is null ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [chunkImages * p, k]).Data;
+            // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
+            ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]);
+            ChunkInputGradient(owner, ctx, part, dx is null ? 0 : chunkImages * p * k);
         }
 
-        float[] dys = dy.Data, cols = columns.Data;
-        float[]? dxs = dx?.Data;
-        StaticParallel.For(parts, ctx.Threads, (from, to) =>
+        var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
+        StaticParallel.For(parts, ctx.Threads, (plan, dy.Data, columns.Data, weight, partialW, partialB, dx?.Data), static (s, from, to) =>
         {
+            var (plan, dys, cols, weight, partialW, partialB, dxs) = s;
+            var g = plan.Engine.Geometry;
+            int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
-                for (int chunk = chunks * part / parts; chunk < chunks * (part + 1) / parts; chunk++)
+                float[] grad = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [plan.ChunkImages * p, f]).Data;
+                float[] inputGrad = ChunkInputGradient(plan.Owner, plan.Context, part, dxs is null ? 0 : plan.ChunkImages * p * k);
+                for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
-                    int i0 = chunk * chunkImages, i1 = Math.Min(n, i0 + chunkImages);
-                    BackwardChunk(g, f, dys, cols, weight, grads[part], inputGrads[part], partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, gemmThreads);
+                    (int i0, int i1) = plan.Images(chunk);
+                    BackwardChunk(g, f, dys, cols, weight, grad, inputGrad, partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, plan.GemmThreads);
                 }
             }
         });

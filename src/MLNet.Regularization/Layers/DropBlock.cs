@@ -138,7 +138,8 @@ public sealed class DropBlock : Layer
         ulong start = rng.Reserve(checked(planes * seeds));
         uint threshold = Rng.BernoulliThreshold(Gamma);
         var onesPerPlane = new int[planes];
-        StaticParallel.For(planes, threads, (from, to) => SeedPlanes(mask, onesPerPlane, rng, start, threshold, h, w, bh, bw, from, to));
+        StaticParallel.For(planes, threads, (mask, onesPerPlane, rng, start, threshold, h, w, bh, bw), static (s, from, to) =>
+            SeedPlanes(s.mask, s.onesPerPlane, s.rng, s.start, s.threshold, s.h, s.w, s.bh, s.bw, from, to));
 
         long total = 0;
         foreach (int o in onesPerPlane)

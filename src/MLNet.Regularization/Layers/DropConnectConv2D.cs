@@ -153,8 +153,7 @@ public sealed class DropConnectConv2D : Layer
         Tensor? dx = null;
         if (NeedsInputGradient)
         {
-            Span<int> shape = [dy.BatchSize, .. InputShape];
-            dx = _dx = Tensor.Reuse(_dx, shape);
+            dx = _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         }
 
         Engine.Backward(this, dy, columns, _effective!.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);

@@ -239,27 +239,30 @@ public sealed class DropConnectDense : Layer
         int units = Units, inputs = InputShape[0];
         uint threshold = Threshold;
         float[] xd = x.Data, yd = y.Data, w = Weight.Value.Data, b = Bias.Value.Data;
-        StaticParallel.For(x.BatchSize, threads, (from, to) =>
-        {
-            for (int i = from; i < to; i++)
-            {
-                for (int o = 0; o < units; o++)
-                {
-                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
-                    float s = 0f;
-                    int wo = o * inputs, xi = i * inputs;
-                    for (int j = 0; j < inputs; j++)
-                    {
-                        if (!rng.Fires(c0 + (ulong)j, threshold))
-                        {
-                            s += w[wo + j] * xd[xi + j];
-                        }
-                    }
+        StaticParallel.For(x.BatchSize, threads, (xd, yd, w, b, rng, start, threshold, units, inputs), static (s, from, to) =>
+            ForwardExamples(s.xd, s.yd, s.w, s.b, s.rng, s.start, s.threshold, s.units, s.inputs, from, to));
+    }
 
-                    yd[i * units + o] = s + b[o];
+    private static void ForwardExamples(float[] xd, float[] yd, float[] w, float[] b, Rng rng, ulong start, uint threshold, int units, int inputs, int from, int to)
+    {
+        for (int i = from; i < to; i++)
+        {
+            for (int o = 0; o < units; o++)
+            {
+                ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                float s = 0f;
+                int wo = o * inputs, xi = i * inputs;
+                for (int j = 0; j < inputs; j++)
+                {
+                    if (!rng.Fires(c0 + (ulong)j, threshold))
+                    {
+                        s += w[wo + j] * xd[xi + j];
+                    }
                 }
+
+                yd[i * units + o] = s + b[o];
             }
-        });
+        }
     }
 
     private void BackwardPerExample(Tensor x, Tensor dy, Rng rng, ulong start, int threads)
@@ -267,26 +270,8 @@ public sealed class DropConnectDense : Layer
         int units = Units, inputs = InputShape[0], batch = x.BatchSize;
         uint threshold = Threshold;
         float[] xd = x.Data, dyd = dy.Data, w = Weight.Value.Data, dw = Weight.Gradient.Data;
-        StaticParallel.For(units, threads, (from, to) =>
-        {
-            for (int o = from; o < to; o++)
-            {
-                Array.Clear(dw, o * inputs, inputs);
-                for (int i = 0; i < batch; i++)
-                {
-                    float g = dyd[i * units + o];
-                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
-                    for (int j = 0; j < inputs; j++)
-                    {
-                        if (!rng.Fires(c0 + (ulong)j, threshold))
-                        {
-                            dw[o * inputs + j] += g * xd[i * inputs + j];
-                        }
-                    }
-                }
-            }
-        });
-
+        StaticParallel.For(units, threads, (xd, dyd, dw, rng, start, threshold, units, inputs, batch), static (s, from, to) =>
+            WeightGradientUnits(s.xd, s.dyd, s.dw, s.rng, s.start, s.threshold, s.units, s.inputs, s.batch, from, to));
         if (!NeedsInputGradient)
         {
             return;
@@ -294,24 +279,47 @@ public sealed class DropConnectDense : Layer
 
         _dx = Tensor.Reuse(_dx, x.Shape);
         float[] dx = _dx.Data;
-        StaticParallel.For(batch, threads, (from, to) =>
+        StaticParallel.For(batch, threads, (dyd, dx, w, rng, start, threshold, units, inputs), static (s, from, to) =>
+            InputGradientExamples(s.dyd, s.dx, s.w, s.rng, s.start, s.threshold, s.units, s.inputs, from, to));
+    }
+
+    private static void WeightGradientUnits(float[] xd, float[] dyd, float[] dw, Rng rng, ulong start, uint threshold, int units, int inputs, int batch, int from, int to)
+    {
+        for (int o = from; o < to; o++)
         {
-            for (int i = from; i < to; i++)
+            Array.Clear(dw, o * inputs, inputs);
+            for (int i = 0; i < batch; i++)
             {
-                Array.Clear(dx, i * inputs, inputs);
-                for (int o = 0; o < units; o++)
+                float g = dyd[i * units + o];
+                ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                for (int j = 0; j < inputs; j++)
                 {
-                    float g = dyd[i * units + o];
-                    ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
-                    for (int j = 0; j < inputs; j++)
+                    if (!rng.Fires(c0 + (ulong)j, threshold))
                     {
-                        if (!rng.Fires(c0 + (ulong)j, threshold))
-                        {
-                            dx[i * inputs + j] += g * w[o * inputs + j];
-                        }
+                        dw[o * inputs + j] += g * xd[i * inputs + j];
                     }
                 }
             }
-        });
+        }
+    }
+
+    private static void InputGradientExamples(float[] dyd, float[] dx, float[] w, Rng rng, ulong start, uint threshold, int units, int inputs, int from, int to)
+    {
+        for (int i = from; i < to; i++)
+        {
+            Array.Clear(dx, i * inputs, inputs);
+            for (int o = 0; o < units; o++)
+            {
+                float g = dyd[i * units + o];
+                ulong c0 = start + ((ulong)i * (ulong)units + (ulong)o) * (ulong)inputs;
+                for (int j = 0; j < inputs; j++)
+                {
+                    if (!rng.Fires(c0 + (ulong)j, threshold))
+                    {
+                        dx[i * inputs + j] += g * w[o * inputs + j];
+                    }
+                }
+            }
+        }
     }
 }

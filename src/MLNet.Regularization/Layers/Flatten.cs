@@ -9,32 +9,34 @@ namespace MLNet.Regularization.Layers;
 /// </summary>
 public sealed class Flatten : Layer
 {
-    private Tensor? _lastDy;
-    private Tensor? _dxView;
+    // Views reused batch after batch: the neighbouring layers hand over the same buffers each time. A view is
+    // valid for any tensor with the same storage and batch size, which is checked on one read of the field, so
+    // contexts running at once on other threads can only cause a cache miss, never a wrong view.
+    private Tensor? _yView, _dxView;
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor x, ForwardContext ctx)
     {
         CheckInput(x);
-        return x.Rank == 2 ? x : x.Reshape(x.BatchSize, OutputShape[0]);
+        return x.Rank == 2 ? x : View(ref _yView, x, x.BatchSize, OutputShape);
     }
 
     /// <inheritdoc />
     public override Tensor Backward(Tensor dy, ForwardContext ctx)
     {
-        if (InputShape.Length == 1)
+        return InputShape.Length == 1 ? dy : View(ref _dxView, dy, dy.BatchSize, InputShape);
+    }
+
+    private static Tensor View(ref Tensor? cache, Tensor t, int batch, ReadOnlySpan<int> sampleShape)
+    {
+        var view = cache;
+        if (view is null || !ReferenceEquals(view.Data, t.Data) || view.BatchSize != batch || !view.Shape[1..].SequenceEqual(sampleShape))
         {
-            return dy;
+            view = t.Reshape([batch, .. sampleShape]);
+            cache = view;
         }
 
-        if (!ReferenceEquals(dy, _lastDy) || _dxView is null)
-        {
-            Span<int> shape = [dy.BatchSize, .. InputShape];
-            _dxView = dy.Reshape(shape.ToArray());
-            _lastDy = dy;
-        }
-
-        return _dxView;
+        return view;
     }
 
     /// <summary>ONNX: <c>Flatten</c> with axis 1.</summary>

@@ -38,8 +38,7 @@ public sealed class GlobalAveragePool : Layer
             throw NoForward(Name);
         }
 
-        Span<int> shape = [dy.BatchSize, .. InputShape];
-        _dx = Tensor.Reuse(_dx, shape);
+        _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         int hw = InputShape[1] * InputShape[2];
         var dx = _dx.Span;
         var dys = dy.Span;

@@ -71,7 +71,7 @@ public sealed class MaxPool2D : Layer
 
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
-        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (from, to) => MaxPlanes(g, xs, ys, argmax, from, to));
+        StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (g, xs, ys, argmax), static (s, from, to) => MaxPlanes(s.g, s.xs, s.ys, s.argmax, from, to));
         return y;
     }
 
@@ -83,8 +83,7 @@ public sealed class MaxPool2D : Layer
             throw NoForward(Name);
         }
 
-        Span<int> shape = [dy.BatchSize, .. InputShape];
-        _dx = Tensor.Reuse(_dx, shape);
+        _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         RouteToArgmax(dy.Data, _argmax, _dx.Data, _g, dy.BatchSize, ctx.Threads);
         return _dx;
     }
@@ -158,7 +157,8 @@ public sealed class MaxPool2D : Layer
     internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads)
     {
         int perImageIn = g.ImageSize, perImageOut = g.Channels * g.OutPositions;
-        StaticParallel.For(batch, threads, (from, to) => Route(dy, argmax, dx, from * perImageIn, (to - from) * perImageIn, from * perImageOut, to * perImageOut));
+        StaticParallel.For(batch, threads, (dy, argmax, dx, perImageIn, perImageOut), static (s, from, to) =>
+            Route(s.dy, s.argmax, s.dx, from * s.perImageIn, (to - from) * s.perImageIn, from * s.perImageOut, to * s.perImageOut));
 
         static void Route(float[] dy, int[] argmax, float[] dx, int clearFrom, int clearLength, int from, int to)
         {

@@ -114,8 +114,7 @@ public sealed class MaxPoolingDropout : Layer
             throw NoForward(Name);
         }
 
-        Span<int> shape = [dy.BatchSize, .. InputShape];
-        _dx = Tensor.Reuse(_dx, shape);
+        _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         MaxPool2D.RouteToArgmax(dy.Data, _argmax, _dx.Data, _g, dy.BatchSize, ctx.Threads);
         return _dx;
     }
@@ -190,7 +189,8 @@ public sealed class MaxPoolingDropout : Layer
     {
         var g = _g;
         uint threshold = Rng.BernoulliThreshold(Rate);
-        StaticParallel.For(batch * g.Channels, threads, (from, to) => MaskedMaxPlanes(g, xs, ys, argmax, rng, start, threshold, from, to));
+        StaticParallel.For(batch * g.Channels, threads, (g, xs, ys, argmax, rng, start, threshold), static (s, from, to) =>
+            MaskedMaxPlanes(s.g, s.xs, s.ys, s.argmax, s.rng, s.start, s.threshold, from, to));
     }
 
     private void Expected(float[] xs, float[] ys, int batch, int threads)
@@ -198,7 +198,7 @@ public sealed class MaxPoolingDropout : Layer
         var g = _g;
         float rate = Rate;
         var rule = Inference;
-        StaticParallel.For(batch * g.Channels, threads, (from, to) => ExpectedPlanes(g, xs, ys, rate, rule, from, to));
+        StaticParallel.For(batch * g.Channels, threads, (g, xs, ys, rate, rule), static (s, from, to) => ExpectedPlanes(s.g, s.xs, s.ys, s.rate, s.rule, from, to));
     }
 
     private static void MaskedMaxPlanes(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, Rng rng, ulong start, uint threshold, int from, int to)

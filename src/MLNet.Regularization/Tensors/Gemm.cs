@@ -32,7 +32,7 @@ internal enum GemmPath
 /// multiplies one A micro-panel by one B micro-panel into an MR×NR tile of C held in registers. Packing
 /// absorbs the transposes, so one micro-kernel serves all four transpose cases, and zero padding absorbs
 /// the edges. Products of at most four rows skip packing and stream B instead (<c>Gemm.Rows.cs</c>). The other
-/// pieces live in <c>Gemm.Kernels.cs</c>, <c>Gemm.Packing.cs</c> and <c>Gemm.Workers.cs</c>.
+/// pieces live in <c>Gemm.Kernels.cs</c> and <c>Gemm.Packing.cs</c>; threads come from <see cref="WorkerPool"/>.
 /// </para>
 /// <para>
 /// Every element of C is accumulated over k in the same order whatever the thread count, so results are
@@ -52,6 +52,9 @@ internal static partial class Gemm
 
     [ThreadStatic]
     private static GemmPath t_forcedPath;
+
+    [ThreadStatic]
+    private static GemmWork? t_work;
 
     /// <summary>
     /// The path every <see cref="Multiply"/> call made on this thread asks for; <see cref="GemmPath.Auto"/> (the
@@ -133,13 +136,10 @@ internal static partial class Gemm
                 parts = Math.Min(threads, units);
             }
 
-            if (parts <= 1)
+            if (parts <= 1 || !RunOnPool(in job, parts))
             {
+                // One thread, or the pool is busy (a concurrent or nested call): the whole product here, packing once.
                 Execute(in job, 0, m, 0, n);
-            }
-            else
-            {
-                Workers.Run(in job, parts);
             }
         }
     }
@@ -242,6 +242,24 @@ internal static partial class Gemm
         }
     }
 
+    /// <summary>Runs a job's parts on <see cref="WorkerPool"/>; false when the pool is busy.</summary>
+    private static bool RunOnPool(in Job job, int parts)
+    {
+        // One cached work object per thread, taken out of the cache while in use.
+        var work = t_work ?? new GemmWork();
+        t_work = null;
+        work.Job = job;
+        try
+        {
+            return WorkerPool.TryRun(work, parts);
+        }
+        finally
+        {
+            work.Job = default;
+            t_work = work;
+        }
+    }
+
     /// <summary>Static split of <paramref name="units"/> into <paramref name="parts"/> contiguous near-equal ranges.</summary>
     private static (int Lo, int Hi) Share(int units, int part, int parts) =>
         ((int)((long)units * part / parts), (int)((long)units * (part + 1) / parts));
@@ -298,6 +316,14 @@ internal static partial class Gemm
                 throw new ArgumentException($"GEMM: {name} needs {rows}x{cols} with leading dimension {ld} but has {length} values.");
             }
         }
+    }
+
+    /// <summary>A job as <see cref="ParallelWork"/>: part p of the static row or column split.</summary>
+    private sealed class GemmWork : ParallelWork
+    {
+        public Job Job;
+
+        public override void RunPart(int part, int parts) => ExecutePart(in Job, part, parts);
     }
 
     /// <summary>

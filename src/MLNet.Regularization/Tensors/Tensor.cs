@@ -91,6 +91,16 @@ public sealed class Tensor
         return new Tensor(shape.ToArray());
     }
 
+    /// <summary><see cref="Reuse(Tensor?, ReadOnlySpan{int})"/> for shape [batch, ..sampleShape], without
+    /// allocating when <paramref name="existing"/> fits.</summary>
+    public static Tensor Reuse(Tensor? existing, int batch, ReadOnlySpan<int> sampleShape)
+    {
+        Span<int> shape = stackalloc int[sampleShape.Length + 1];
+        shape[0] = batch;
+        sampleShape.CopyTo(shape[1..]);
+        return Reuse(existing, shape);
+    }
+
     private static int CheckedLength(int[] shape)
     {
         ArgumentNullException.ThrowIfNull(shape);

@@ -3,79 +3,108 @@ using System.Runtime.ExceptionServices;
 
 namespace MLNet.Regularization.Tensors;
 
-/// <summary>The long-lived worker threads that run the other parts of a multi-threaded GEMM.</summary>
-internal static partial class Gemm
+/// <summary>
+/// Work split into a number of parts fixed by the caller; <see cref="WorkerPool"/> runs the parts at once.
+/// The partition is the caller's, so which thread runs a part never changes a result's bits.
+/// </summary>
+internal abstract class ParallelWork
 {
-    /// <summary>
-    /// A small pool of dedicated background threads, grown on demand and never shrunk. A call posts parts
-    /// 1..parts-1 to workers, runs part 0 itself, then takes back any part that no worker has started yet
-    /// (a worker can be kept off the CPU when another process is busy on the other core) and waits for the
-    /// rest. Nothing is allocated per call, unlike <c>Parallel.For</c>. Which thread runs a part never
-    /// changes its bits, and neither does the partition. One call at a time owns the pool; a concurrent
-    /// caller finds it busy and runs its whole product on its own thread.
-    /// </summary>
-    private static class Workers
-    {
-        private static readonly Lock s_gate = new();
-        private static Worker[] s_workers = [];
+    /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/>.</summary>
+    public abstract void RunPart(int part, int parts);
+}
 
-        public static void Run(in Job job, int parts)
+/// <summary>
+/// A small pool of dedicated background threads, grown on demand and never shrunk, shared by the GEMM and by
+/// the layers' parallel loops (<see cref="StaticParallel"/>). A call posts parts 1..parts-1 to workers, runs
+/// part 0 itself, then takes back any part that no worker has started yet (a worker can be kept off the CPU
+/// when another process is busy on the other core) and waits for the rest. Nothing is allocated per call,
+/// unlike <c>Parallel.For</c>. One call at a time owns the pool: a concurrent or nested call (a GEMM inside a
+/// parallel loop's part, a second model predicting on another thread) finds it busy and runs all its parts on
+/// its own thread, in order.
+/// </summary>
+internal static class WorkerPool
+{
+    private static Worker[] s_workers = [];
+    private static int s_busy; // 1 while a call owns the pool; a plain flag, so a nested call on the owner's thread sees it too
+
+    /// <summary>Runs every part of <paramref name="work"/>, on the pool when it is free and otherwise one after
+    /// the other on this thread; returns when all have finished and rethrows the first failure.</summary>
+    public static void Run(ParallelWork work, int parts)
+    {
+        if (!TryRun(work, parts))
         {
-            if (!s_gate.TryEnter())
+            for (int part = 0; part < parts; part++)
             {
-                Execute(in job, 0, job.M, 0, job.N);
-                return;
+                work.RunPart(part, parts);
+            }
+        }
+    }
+
+    /// <summary>Runs every part of <paramref name="work"/> on the pool and returns true, or returns false at once
+    /// (running nothing) when the pool is busy, so the caller can pick a better serial plan.</summary>
+    public static bool TryRun(ParallelWork work, int parts)
+    {
+        if (parts <= 1 || Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            Worker[] workers = EnsureWorkers(parts - 1);
+            for (int part = 1; part < parts; part++)
+            {
+                workers[part - 1].Post(work, part, parts);
             }
 
+            ExceptionDispatchInfo? failure = null;
             try
             {
-                if (s_workers.Length < parts - 1)
-                {
-                    Worker[] grown = new Worker[parts - 1];
-                    Array.Copy(s_workers, grown, s_workers.Length);
-                    for (int i = s_workers.Length; i < grown.Length; i++)
-                    {
-                        grown[i] = new Worker(i + 1);
-                    }
-
-                    s_workers = grown;
-                }
-
+                work.RunPart(0, parts);
                 for (int part = 1; part < parts; part++)
                 {
-                    s_workers[part - 1].Post(in job, part, parts);
-                }
-
-                ExceptionDispatchInfo? failure = null;
-                try
-                {
-                    ExecutePart(in job, 0, parts);
-                    for (int part = 1; part < parts; part++)
+                    if (workers[part - 1].TryReclaim())
                     {
-                        if (s_workers[part - 1].TryReclaim())
-                        {
-                            ExecutePart(in job, part, parts);
-                        }
+                        work.RunPart(part, parts);
                     }
                 }
-                finally
-                {
-                    // The operands stay pinned only until this method returns: wait for every worker, even
-                    // if a part failed here, and only then report a worker's failure.
-                    for (int part = 1; part < parts; part++)
-                    {
-                        ExceptionDispatchInfo? partFailure = s_workers[part - 1].Wait();
-                        failure ??= partFailure;
-                    }
-                }
-
-                failure?.Throw();
             }
             finally
             {
-                s_gate.Exit();
+                // The caller's operands (pinned spans included) must outlive every part: wait for every
+                // worker, even if a part failed here, and only then report a worker's failure.
+                for (int part = 1; part < parts; part++)
+                {
+                    ExceptionDispatchInfo? partFailure = workers[part - 1].Wait();
+                    failure ??= partFailure;
+                }
             }
+
+            failure?.Throw();
+            return true;
         }
+        finally
+        {
+            Volatile.Write(ref s_busy, 0);
+        }
+    }
+
+    /// <summary>Only the pool's owner (the holder of <see cref="s_busy"/>) grows it, so no lock is needed.</summary>
+    private static Worker[] EnsureWorkers(int count)
+    {
+        if (s_workers.Length < count)
+        {
+            Worker[] grown = new Worker[count];
+            Array.Copy(s_workers, grown, s_workers.Length);
+            for (int i = s_workers.Length; i < grown.Length; i++)
+            {
+                grown[i] = new Worker(i + 1);
+            }
+
+            s_workers = grown;
+        }
+
+        return s_workers;
     }
 
     /// <summary>
@@ -83,7 +112,7 @@ internal static partial class Gemm
     /// Running (claimed by the worker) → Empty, or Posted → Empty when the caller takes the part back.
     /// Waking a blocked thread costs tens of microseconds (far more in a VM), so both sides spin, yielding,
     /// before they block: the worker for <see cref="IdleSpinMicroseconds"/> after each part, since training
-    /// calls GEMM back to back, and the caller for <see cref="FinishSpinMicroseconds"/> while a part runs.
+    /// calls kernels back to back, and the caller for <see cref="FinishSpinMicroseconds"/> while a part runs.
     /// </summary>
     private sealed class Worker
     {
@@ -92,7 +121,7 @@ internal static partial class Gemm
         private const int FinishSpinMicroseconds = 2000;
 
         private readonly object _sync = new(); // a Monitor (not a Lock): Wait and PulseAll need one
-        private Job _job;
+        private ParallelWork? _work;
         private int _part, _parts;
         private ExceptionDispatchInfo? _failure;
         private int _slot; // Empty, Posted or Running; read with Volatile, changed with Interlocked or under _sync
@@ -102,15 +131,15 @@ internal static partial class Gemm
             var thread = new Thread(Loop)
             {
                 IsBackground = true,
-                Name = $"MLNet.Regularization GEMM worker {index}",
+                Name = $"MLNet.Regularization worker {index}",
             };
             thread.Start();
         }
 
         /// <summary>Hands the worker its part (the slot is Empty: the previous call waited or reclaimed).</summary>
-        public void Post(in Job job, int part, int parts)
+        public void Post(ParallelWork work, int part, int parts)
         {
-            _job = job;
+            _work = work;
             _part = part;
             _parts = parts;
             _failure = null;
@@ -122,7 +151,16 @@ internal static partial class Gemm
         }
 
         /// <summary>Takes the part back if the worker has not started it; the caller must then run it.</summary>
-        public bool TryReclaim() => Interlocked.CompareExchange(ref _slot, Empty, Posted) == Posted;
+        public bool TryReclaim()
+        {
+            if (Interlocked.CompareExchange(ref _slot, Empty, Posted) != Posted)
+            {
+                return false;
+            }
+
+            _work = null;
+            return true;
+        }
 
         /// <summary>Waits until the slot is empty again; returns the failure of the worker's part, if any.</summary>
         public ExceptionDispatchInfo? Wait()
@@ -163,7 +201,7 @@ internal static partial class Gemm
 
                 try
                 {
-                    ExecutePart(in _job, _part, _parts);
+                    _work!.RunPart(_part, _parts);
                 }
                 catch (Exception e)
                 {
@@ -171,6 +209,7 @@ internal static partial class Gemm
                 }
                 finally
                 {
+                    _work = null; // keep no caller's state alive between calls
                     lock (_sync)
                     {
                         Volatile.Write(ref _slot, Empty);
