@@ -1,11 +1,17 @@
 using BenchmarkDotNet.Running;
 using MLNet.Regularization.Benchmarks;
 
-// `-- quick`: the one-table runner with the PyTorch peer; anything else goes to BenchmarkDotNet
+// `-- quick`: the one-table runner with the PyTorch peer; `-- profile`: a training step's time layer by layer;
+// anything else goes to BenchmarkDotNet
 // (for example `-- --filter *Gemm*`).
 if (args.Length > 0 && args[0] == "quick")
 {
     return QuickRunner.Run(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "profile")
+{
+    return ProfileRunner.Run(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(QuickRunner).Assembly).Run(args, BenchmarkConfig.Create());

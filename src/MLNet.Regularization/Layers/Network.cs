@@ -14,6 +14,9 @@ public sealed class Network
     private int[]? _inputShape;
     private int _firstLearningLayer;
 
+    /// <summary>The index of the first layer with parameters: backward stops there.</summary>
+    internal int FirstLearningLayer => _firstLearningLayer;
+
     private Network(Layer[] layers) => _layers = layers;
 
     /// <summary>A network that applies <paramref name="layers"/> in order, for example

@@ -1,4 +1,6 @@
+using System.Numerics;
 using MLNet.Regularization.Layers;
+using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Training;
 
@@ -64,26 +66,54 @@ public sealed class Sgd : OptimizerOptions
 
     private sealed class SgdState(Sgd o, IReadOnlyList<Parameter> ps) : OptimizerState(ps)
     {
-        private readonly float[][] _velocity = ps.Select(p => new float[p.Value.Length]).ToArray();
+        private readonly float[][] _velocity = ps.Select(p => o.Momentum == 0f ? [] : new float[p.Value.Length]).ToArray();
 
-        protected override void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step)
+        protected override void Update(int index, int from, int to, float lr, int step)
         {
+            var w = Parameters[index].Value.Span[from..to];
+            ReadOnlySpan<float> g = Parameters[index].Gradient.Span[from..to];
             if (o.Momentum == 0f)
             {
-                for (int i = 0; i < w.Length; i++)
+                int j = 0;
+                if (Vector.IsHardwareAccelerated)
                 {
-                    w[i] -= lr * g[i];
+                    var rate = new Vector<float>(lr);
+                    for (; j <= w.Length - Vector<float>.Count; j += Vector<float>.Count)
+                    {
+                        var wj = new Vector<float>(w[j..]);
+                        (wj - rate * new Vector<float>(g[j..])).CopyTo(w[j..]);
+                    }
+                }
+
+                for (; j < w.Length; j++)
+                {
+                    w[j] -= lr * g[j];
                 }
 
                 return;
             }
 
-            var v = _velocity[index];
+            var v = _velocity[index].AsSpan(from, to - from);
             float mu = o.Momentum;
-            for (int i = 0; i < w.Length; i++)
+            bool nesterov = o.Nesterov;
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var rate = new Vector<float>(lr);
+                var momentum = new Vector<float>(mu);
+                for (; i <= w.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var gi = new Vector<float>(g[i..]);
+                    var vi = momentum * new Vector<float>(v[i..]) + gi;
+                    vi.CopyTo(v[i..]);
+                    (new Vector<float>(w[i..]) - rate * (nesterov ? gi + momentum * vi : vi)).CopyTo(w[i..]);
+                }
+            }
+
+            for (; i < w.Length; i++)
             {
                 v[i] = mu * v[i] + g[i];
-                w[i] -= lr * (o.Nesterov ? g[i] + mu * v[i] : v[i]);
+                w[i] -= lr * (nesterov ? g[i] + mu * v[i] : v[i]);
             }
         }
     }
@@ -129,15 +159,37 @@ public class Adam : OptimizerOptions
         private readonly float[][] _m = ps.Select(p => new float[p.Value.Length]).ToArray();
         private readonly float[][] _v = ps.Select(p => new float[p.Value.Length]).ToArray();
 
-        protected override void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step)
+        // One fused pass over w, g, m and v (the update is bound by memory traffic). The vector loop does the
+        // scalar loop's operations in the same order, without fused multiply-adds, so both give the same bits
+        // and the split into ranges cannot change a result.
+        protected override void Update(int index, int from, int to, float lr, int step)
         {
-            var m = _m[index];
-            var v = _v[index];
+            var w = Parameters[index].Value.Span[from..to];
+            ReadOnlySpan<float> g = Parameters[index].Gradient.Span[from..to];
+            var m = _m[index].AsSpan(from, to - from);
+            var v = _v[index].AsSpan(from, to - from);
             float b1 = o.Beta1, b2 = o.Beta2, eps = o.Epsilon;
             float c1 = 1f / (1f - MathF.Pow(b1, step));
             float c2 = 1f / (1f - MathF.Pow(b2, step));
             float decay = Parameters[index].Kind == ParameterKind.Weight ? lr * o.DecoupledDecay : 0f;
-            for (int i = 0; i < w.Length; i++)
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                Vector<float> vb1 = new(b1), vb2 = new(b2), va1 = new(1f - b1), va2 = new(1f - b2);
+                Vector<float> vc1 = new(c1), vc2 = new(c2), vlr = new(lr), veps = new(eps), vdecay = new(decay);
+                for (; i <= w.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var gi = new Vector<float>(g[i..]);
+                    var mi = vb1 * new Vector<float>(m[i..]) + va1 * gi;
+                    var vi = vb2 * new Vector<float>(v[i..]) + va2 * gi * gi;
+                    mi.CopyTo(m[i..]);
+                    vi.CopyTo(v[i..]);
+                    var wi = new Vector<float>(w[i..]);
+                    (wi - (vlr * (mi * vc1) / (Vector.SquareRoot(vi * vc2) + veps) + vdecay * wi)).CopyTo(w[i..]);
+                }
+            }
+
+            for (; i < w.Length; i++)
             {
                 float gi = g[i];
                 m[i] = b1 * m[i] + (1f - b1) * gi;
@@ -174,17 +226,30 @@ public sealed class AdamW : Adam
 /// <summary>Per-parameter optimizer state for one training run.</summary>
 internal abstract class OptimizerState(IReadOnlyList<Parameter> parameters)
 {
+    /// <summary>Parameters smaller than this are updated on the calling thread: a worker's wake-up costs more.</summary>
+    private const int ParallelMinimum = 1 << 15;
+
     protected IReadOnlyList<Parameter> Parameters { get; } = parameters;
 
-    /// <summary>Applies one update with the given learning rate; <paramref name="step"/> counts from 1.</summary>
-    public void Step(float learningRate, int step)
+    /// <summary>Applies one update with the given learning rate; <paramref name="step"/> counts from 1. Large
+    /// parameters are split into <paramref name="threads"/> ranges; every element's update depends only on its
+    /// own values, so the result does not depend on the split.</summary>
+    public void Step(float learningRate, int step, int threads = 1)
     {
         for (int i = 0; i < Parameters.Count; i++)
         {
-            var p = Parameters[i];
-            Update(i, p.Value.Span, p.Gradient.Span, learningRate, step);
+            int length = Parameters[i].Value.Length;
+            if (threads <= 1 || length < ParallelMinimum)
+            {
+                Update(i, 0, length, learningRate, step);
+            }
+            else
+            {
+                StaticParallel.For(length, threads, (this, i, learningRate, step), static (s, from, to) => s.Item1.Update(s.Item2, from, to, s.Item3, s.Item4));
+            }
         }
     }
 
-    protected abstract void Update(int index, Span<float> w, ReadOnlySpan<float> g, float lr, int step);
+    /// <summary>Updates elements [<paramref name="from"/>, <paramref name="to"/>) of parameter <paramref name="index"/>.</summary>
+    protected abstract void Update(int index, int from, int to, float lr, int step);
 }

@@ -38,22 +38,37 @@ internal sealed class TrainingStep
     public float Forward(Tensor x, ReadOnlySpan<float> targets, ReadOnlySpan<int> labels, out long correct)
     {
         var output = _net.Forward(x, Context);
+        return Loss(output, targets, labels, out correct);
+    }
+
+    /// <summary>The loss of a forward pass's <paramref name="output"/>; keeps dLoss/dOutput for <see cref="Update"/>.</summary>
+    internal float Loss(Tensor output, ReadOnlySpan<float> targets, ReadOnlySpan<int> labels, out long correct)
+    {
         _gradient = Tensor.Reuse(_gradient, output.Shape);
         float value = _loss.Compute(output, targets, _gradient);
         correct = Evaluator.CountCorrect(output, labels, _task);
         return value;
     }
 
+    /// <summary>dLoss/dOutput of the last <see cref="Loss"/> (the profiler backpropagates it layer by layer).</summary>
+    internal Tensor OutputGradient => _gradient ?? throw new InvalidOperationException("no loss computed yet.");
+
     /// <summary>Backward pass, L2 penalty, optimizer step at <paramref name="learningRate"/>, max-norm.</summary>
     public void Update(float learningRate)
     {
         _net.Backward(_gradient ?? throw new InvalidOperationException("Update needs a Forward first."), Context);
+        ApplyGradients(learningRate);
+    }
+
+    /// <summary>L2 penalty, optimizer step and max-norm on the gradients a backward pass left in the parameters.</summary>
+    internal void ApplyGradients(float learningRate)
+    {
         if (_options.L2 > 0)
         {
             AddL2(_parameters, _options.L2);
         }
 
-        _optimizer.Step(learningRate, ++_steps);
+        _optimizer.Step(learningRate, ++_steps, _options.MaxThreads);
         if (_options.MaxNorm is float c)
         {
             Trainer.ApplyMaxNorm(_parameters, c);

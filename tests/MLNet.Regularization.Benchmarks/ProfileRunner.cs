@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using MLNet.Regularization.Layers;
+using MLNet.Regularization.Training;
+
+namespace MLNet.Regularization.Benchmarks;
+
+/// <summary>
+/// `dotnet run -c Release --project tests/MLNet.Regularization.Benchmarks -- profile [workload ...]`: where one
+/// training step's time and heap allocation go, layer by layer (forward and backward), plus the loss and the optimizer. Workloads
+/// are the quick runner's MLP and CNN configurations (default: every one). The step is cut the same way as
+/// <see cref="TrainingStep"/> runs it, so the parts add up to the step the quick runner times.
+/// </summary>
+internal static class ProfileRunner
+{
+    private const int Steps = 200;
+
+    public static int Run(string[] args)
+    {
+        var names = args.Length > 0 ? args : [.. Workloads.MlpConfigurations, .. Workloads.CnnConfigurations];
+        foreach (string name in names)
+        {
+            bool cnn = Workloads.CnnConfigurations.Contains(name);
+            if (!cnn && !Workloads.MlpConfigurations.Contains(name))
+            {
+                Console.Error.WriteLine($"unknown workload '{name}'; known: {string.Join(", ", Workloads.MlpConfigurations.Concat(Workloads.CnnConfigurations))}.");
+                return 2;
+            }
+
+            Profile(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? Workloads.Images : Workloads.Train);
+        }
+
+        return 0;
+    }
+
+    private static long Allocated() => GC.GetTotalAllocatedBytes(precise: true);
+
+    private static void Profile(string name, Network network, Data.Dataset data)
+    {
+        var (step, batches) = Workloads.TrainingSetup(network, Environment.ProcessorCount, data);
+        var layers = network.Layers;
+        var forward = new long[layers.Count];
+        var backward = new long[layers.Count];
+        long loss = 0, update = 0;
+        var ctx = step.Context;
+        var clock = new Stopwatch();
+
+        var forwardBytes = new long[layers.Count];
+        var backwardBytes = new long[layers.Count];
+        long lossBytes = 0, updateBytes = 0;
+
+        // Warm-up through the real step (tiered JIT), then time the same work piece by piece.
+        for (int s = 0; s < 30; s++)
+        {
+            var (x, t, l) = batches[s % batches.Length];
+            step.Forward(x, t, l, out _);
+            step.Update(1e-3f);
+        }
+
+        var total = Stopwatch.StartNew();
+        for (int s = 0; s < Steps; s++)
+        {
+            var (x, t, l) = batches[s % batches.Length];
+            var h = x;
+            for (int i = 0; i < layers.Count; i++)
+            {
+                long bytes = Allocated();
+                clock.Restart();
+                h = layers[i].Forward(h, ctx);
+                forward[i] += clock.ElapsedTicks;
+                forwardBytes[i] += Allocated() - bytes;
+            }
+
+            long lossStart = Allocated();
+            clock.Restart();
+            step.Loss(h, t, l, out _);
+            var dy = step.OutputGradient;
+            loss += clock.ElapsedTicks;
+            lossBytes += Allocated() - lossStart;
+            for (int i = layers.Count - 1; i >= network.FirstLearningLayer; i--)
+            {
+                long bytes = Allocated();
+                clock.Restart();
+                dy = layers[i].Backward(dy, ctx);
+                backward[i] += clock.ElapsedTicks;
+                backwardBytes[i] += Allocated() - bytes;
+            }
+
+            long updateStart = Allocated();
+            clock.Restart();
+            step.ApplyGradients(1e-3f);
+            update += clock.ElapsedTicks;
+            updateBytes += Allocated() - updateStart;
+        }
+
+        double perStep = total.Elapsed.TotalMilliseconds / Steps; // includes the allocation probes (about a microsecond each)
+        double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency / Steps;
+        Console.WriteLine($"{name}: {perStep:F3} ms per step of {Workloads.BatchSize} ({Workloads.BatchSize / perStep * 1000:N0} samples/s)");
+        const string Format = "  {0,-28} {1,10:F3} {2,10:F3} {3,12:F1} {4,12:F1}";
+        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "  {0,-28} {1,10} {2,10} {3,12} {4,12}", "layer", "fwd ms", "bwd ms", "fwd B/step", "bwd B/step"));
+        for (int i = 0; i < layers.Count; i++)
+        {
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, $"{i}:{layers[i].Name}", Ms(forward[i]), Ms(backward[i]), forwardBytes[i] / (double)Steps, backwardBytes[i] / (double)Steps));
+        }
+
+        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, "loss", Ms(loss), 0.0, lossBytes / (double)Steps, 0.0));
+        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, "optimizer", Ms(update), 0.0, updateBytes / (double)Steps, 0.0));
+    }
+}
