@@ -119,8 +119,9 @@ public sealed class DropConnectDense : Layer
         if (MaskMode == DropConnectMaskMode.PerMiniBatch)
         {
             var mask = ctx.Buffer(this, 1, Weight.Value.Shape);
-            ctx.Rng.FillBernoulli(mask.Span, Rate, 1f);
-            return ForwardMasked(x, mask, y, ctx);
+            var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
+            DrawMaskedWeights(ctx.Rng, ctx.Rng.Reserve(mask.Length), mask.Data, effective.Data, ctx.Threads);
+            return ForwardEffective(x, mask, effective, y, ctx);
         }
 
         ulong start = ctx.Rng.Reserve(checked(batch * Units * inputs));
@@ -153,7 +154,8 @@ public sealed class DropConnectDense : Layer
         var effective = Weight.Value;
         if (_mask is not null)
         {
-            TensorPrimitives.Multiply(Weight.Gradient.Span, _mask.Span, Weight.Gradient.Span);
+            StaticParallel.For(_mask.Length, ctx.Threads, (Weight.Gradient.Data, _mask.Data), static (s, from, to) =>
+                TensorPrimitives.Multiply(s.Item1.AsSpan(from, to - from), s.Item2.AsSpan(from, to - from), s.Item1.AsSpan(from, to - from)));
             effective = ctx.Buffer(this, 2, Weight.Value.Shape);
         }
 
@@ -216,9 +218,31 @@ public sealed class DropConnectDense : Layer
 
     private Tensor ForwardMasked(Tensor x, Tensor mask, Tensor y, ForwardContext ctx)
     {
-        int batch = x.BatchSize, inputs = InputShape[0];
         var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
         TensorPrimitives.Multiply(Weight.Value.Span, mask.Span, effective.Span);
+        return ForwardEffective(x, mask, effective, y, ctx);
+    }
+
+    /// <summary>The mask (1 kept, 0 dropped; counter start + i for weight i) and W ⊙ mask, in blocks small enough
+    /// for the mask to be read back from cache, split over the threads (the mask does not depend on the split).</summary>
+    private void DrawMaskedWeights(Rng rng, ulong start, float[] mask, float[] effective, int threads)
+    {
+        const int Block = 4096;
+        StaticParallel.For(mask.Length, threads, (rng, start, Rate, mask, Weight.Value.Data, effective), static (s, from, to) =>
+        {
+            for (int b = from; b < to; b += Block)
+            {
+                int n = Math.Min(Block, to - b);
+                var m = s.mask.AsSpan(b, n);
+                s.rng.FillBernoulli(m, s.Rate, 1f, s.start + (ulong)b);
+                TensorPrimitives.Multiply(s.Data.AsSpan(b, n), m, s.effective.AsSpan(b, n));
+            }
+        });
+    }
+
+    private Tensor ForwardEffective(Tensor x, Tensor mask, Tensor effective, Tensor y, ForwardContext ctx)
+    {
+        int batch = x.BatchSize, inputs = InputShape[0];
         Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, effective.Span, inputs, 0f, y.Span, Units, ctx.Threads);
         Dense.AddRowVector(y.Span, Bias.Value.Span);
         if (ctx.IsTraining)
