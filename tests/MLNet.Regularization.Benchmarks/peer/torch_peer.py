@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of the quick benchmark (QuickRunner.cs): the same GEMM shapes and MLP configurations,
-timed the same way (best of five rounds of about 0.4 s after a warm-up). Prints one JSON object on stdout.
+timed the same way (best of five rounds of about 0.4 s after a warm-up; training in two sweeps, the better kept). Prints one JSON object on stdout.
 
 Run it through the runner, or by hand with OpenBLAS' OpenMP build (the reference BLAS that python3-numpy pulls in
 alone is some thirty times slower and would make the comparison meaningless):
@@ -20,6 +20,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ROUNDS, ROUND_SECONDS = 5, 0.4
+# Training is measured in two sweeps over the configurations and the better rate kept: PyTorch's first
+# configuration in a fresh process runs at a third of its later speed (memory allocator warming up, we think:
+# the same network measured again in the same process is 2-3x faster), and the peer deserves its best.
+SWEEPS = 2
 BATCH, HIDDEN = 128, 1024
 GEMM_SHAPES = [  # name, transA, transB, m, n, k -- as in Workloads.cs
     ("1024x1024x1024 NN", False, False, 1024, 1024, 1024),
@@ -130,8 +134,11 @@ def main():
         op_a, op_b = (a.t() if ta else a), (b.t() if tb else b)
         results[f"GEMM/{name}"] = rate(lambda: torch.mm(op_a, op_b, out=out)) * 2.0 * m * n * k / 1e9
 
+    def keep_best(key, value):
+        results[key] = max(results.get(key, 0.0), value)
+
     batches = [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x) - BATCH + 1, BATCH)]
-    for config in ["none", "dropout", "dropconnect", "batchnorm", "batchnorm+dropout"]:
+    for config in ["none", "dropout", "dropconnect", "batchnorm", "batchnorm+dropout"] * SWEEPS:
         model = mlp(config)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -145,11 +152,11 @@ def main():
             loss.backward()
             optimizer.step()
 
-        results[f"MLP train/{config}"] = rate(step) * BATCH
+        keep_best(f"MLP train/{config}", rate(step) * BATCH)
 
     images = x.reshape(-1, 1, 28, 28)
     image_batches = [(images[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(images) - BATCH + 1, BATCH)]
-    for config in ["cnn", "cnn batchnorm"]:
+    for config in ["cnn", "cnn batchnorm"] * SWEEPS:
         model = cnn(config)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -162,7 +169,7 @@ def main():
             F.cross_entropy(model(xb), yb).backward()
             optimizer.step()
 
-        results[f"CNN train/{config}"] = rate(cnn_step) * BATCH
+        keep_best(f"CNN train/{config}", rate(cnn_step) * BATCH)
 
     model = cnn("cnn").eval()
     xb = torch.randn(1024, 1, 28, 28)
