@@ -15,12 +15,22 @@ public abstract class Activation : Layer
     private Tensor? _y;
     private Tensor? _dx;
 
+    /// <summary>Set by the network when the previous layer already applied this activation in its GEMM epilogue
+    /// (<see cref="Dense.FusedActivation"/>): forward passes x through, and backward reads the activation's
+    /// derivative off its output, which only an activation whose output sign is its input's (ReLU) allows.</summary>
+    internal bool AppliedByPreviousLayer { get; set; }
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor x, ForwardContext ctx)
     {
         CheckInput(x);
-        var y = ctx.Buffer(this, 0, x.Shape);
-        Apply(x.Span, y.Span);
+        var y = x;
+        if (!AppliedByPreviousLayer)
+        {
+            y = ctx.Buffer(this, 0, x.Shape);
+            Apply(x.Span, y.Span);
+        }
+
         if (ctx.IsTraining)
         {
             _x = x;

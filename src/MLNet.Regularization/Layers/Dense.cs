@@ -7,7 +7,8 @@ namespace MLNet.Regularization.Layers;
 /// <summary>
 /// Fully connected layer: y = x · Wᵀ + b, with W of shape [units, inputs] (one contiguous row of incoming weights
 /// per unit, which is what max-norm constrains and what ONNX Gemm takes with transB = 1).
-/// Backward: dW = dYᵀ · X, db = Σ_batch dY, dX = dY · W.
+/// Backward: dW = dYᵀ · X, db = Σ_batch dY, dX = dY · W. The bias (and, inside a network, a ReLU right after)
+/// is applied in the GEMM's epilogue while each block of y is still in cache.
 /// </summary>
 public sealed class Dense : Layer
 {
@@ -41,6 +42,12 @@ public sealed class Dense : Layer
     /// <summary>Whether the layer has a bias.</summary>
     public bool UseBias { get; }
 
+    /// <summary>
+    /// The activation applied in the GEMM's epilogue: <see cref="GemmActivation.ReLU"/> when this layer is followed
+    /// by a <see cref="ReLU"/> in a built network (the network sets it; that ReLU then passes its input through).
+    /// </summary>
+    internal GemmActivation FusedActivation { get; set; }
+
     /// <summary>The weight [units, inputs].</summary>
     public Parameter Weight => _weight ?? throw new InvalidOperationException("Dense is not built.");
 
@@ -59,11 +66,8 @@ public sealed class Dense : Layer
         CheckInput(x);
         int batch = x.BatchSize, inputs = InputShape[0];
         var y = ctx.Buffer(this, 0, [batch, Units]);
-        Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, Weight.Value.Span, inputs, 0f, y.Span, Units, ctx.Threads);
-        if (_bias is not null)
-        {
-            AddRowVector(y.Span, _bias.Value.Span);
-        }
+        var bias = _bias is null ? default : _bias.Value.Span;
+        Gemm.MultiplyAddBias(false, true, batch, Units, inputs, x.Span, inputs, Weight.Value.Span, inputs, bias, FusedActivation, y.Span, Units, ctx.Threads);
 
         if (ctx.IsTraining)
         {
@@ -120,16 +124,6 @@ public sealed class Dense : Layer
         _weight = new Parameter("weight", w, ParameterKind.Weight, inputs);
         _bias = UseBias ? new Parameter("bias", new Tensor(Units), ParameterKind.Bias) : null;
         return [Units];
-    }
-
-    /// <summary>y[i, :] += v for every row i.</summary>
-    internal static void AddRowVector(Span<float> y, ReadOnlySpan<float> v)
-    {
-        for (int r = 0; r < y.Length; r += v.Length)
-        {
-            var row = y.Slice(r, v.Length);
-            TensorPrimitives.Add(row, v, row);
-        }
     }
 
     /// <summary>s = Σ_rows y[i, :].</summary>

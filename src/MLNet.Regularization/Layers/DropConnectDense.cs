@@ -104,8 +104,7 @@ public sealed class DropConnectDense : Layer
                 TensorPrimitives.Multiply(Weight.Value.Span, 1f - Rate, weights.Span);
             }
 
-            Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, weights.Span, inputs, 0f, y.Span, Units, ctx.Threads);
-            Dense.AddRowVector(y.Span, Bias.Value.Span);
+            Gemm.MultiplyAddBias(false, true, batch, Units, inputs, x.Span, inputs, weights.Span, inputs, Bias.Value.Span, GemmActivation.None, y.Span, Units, ctx.Threads);
             if (ctx.IsTraining)
             {
                 _x = x;
@@ -243,8 +242,7 @@ public sealed class DropConnectDense : Layer
     private Tensor ForwardEffective(Tensor x, Tensor mask, Tensor effective, Tensor y, ForwardContext ctx)
     {
         int batch = x.BatchSize, inputs = InputShape[0];
-        Gemm.Multiply(false, true, batch, Units, inputs, 1f, x.Span, inputs, effective.Span, inputs, 0f, y.Span, Units, ctx.Threads);
-        Dense.AddRowVector(y.Span, Bias.Value.Span);
+        Gemm.MultiplyAddBias(false, true, batch, Units, inputs, x.Span, inputs, effective.Span, inputs, Bias.Value.Span, GemmActivation.None, y.Span, Units, ctx.Threads);
         if (ctx.IsTraining)
         {
             _x = x;

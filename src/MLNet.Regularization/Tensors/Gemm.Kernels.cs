@@ -105,6 +105,12 @@ internal static partial class Gemm
                             }
                         }
                     }
+
+                    if (kb == kBlocks - 1)
+                    {
+                        // The block of C is final and still in cache: bias and activation now.
+                        ApplyEpilogue(in job, ic, ic + mc, jc, jc + nc);
+                    }
                 }
 
                 pc += kc;

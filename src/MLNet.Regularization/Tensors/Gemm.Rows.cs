@@ -70,6 +70,8 @@ internal static partial class Gemm
 
                     pc += kc;
                 }
+
+                ApplyEpilogue(in job, i0, i0 + rows, jc, jc + nc);
             }
         }
     }

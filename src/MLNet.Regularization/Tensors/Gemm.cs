@@ -19,6 +19,16 @@ internal enum GemmPath
     Scalar,
 }
 
+/// <summary>An activation <see cref="Gemm.MultiplyAddBias"/> applies in its epilogue.</summary>
+internal enum GemmActivation
+{
+    /// <summary>No activation.</summary>
+    None,
+
+    /// <summary>max(0, x).</summary>
+    ReLU,
+}
+
 /// <summary>
 /// Single-precision matrix multiply on row-major storage:
 /// <c>C[m×n] = alpha · op(A) · op(B) + beta · C</c>, where <c>op(A)</c> is m×k (A itself is k×m when
@@ -81,15 +91,36 @@ internal static partial class Gemm
     }
 
     /// <summary>
+    /// <c>C = act(op(A)·op(B) + bias)</c>, bias added to every row (one value per column of C) and the activation
+    /// applied in the GEMM's epilogue, block by block while the block of C is still in cache. The result has the
+    /// bits of <see cref="Multiply"/> followed by a separate bias pass and activation pass. The bias has n values,
+    /// or is empty for none.
+    /// </summary>
+    public static void MultiplyAddBias(
+        bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        ReadOnlySpan<float> bias, GemmActivation activation, Span<float> c, int ldc, int threads = 1)
+    {
+        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, bias, activation);
+    }
+
+    /// <summary>
     /// <see cref="Multiply"/> on an explicitly chosen kernel family (falling back to a narrower one when the
-    /// hardware lacks it), so tests can cover every path without mutating <see cref="ForcedPath"/>.
+    /// hardware lacks it), so tests can cover every path without mutating <see cref="ForcedPath"/>; with an
+    /// optional epilogue (see <see cref="MultiplyAddBias"/>).
     /// </summary>
     internal static unsafe void MultiplyWithPath(
         GemmPath path, bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
-        float beta, Span<float> c, int ldc, int threads = 1)
+        float beta, Span<float> c, int ldc, int threads = 1,
+        ReadOnlySpan<float> bias = default, GemmActivation activation = GemmActivation.None)
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (!bias.IsEmpty && bias.Length != n)
+        {
+            throw new ArgumentException($"GEMM: the bias has {bias.Length} values for {n} columns of C.", nameof(bias));
+        }
+
         if (m == 0 || n == 0)
         {
             return;
@@ -99,10 +130,15 @@ internal static partial class Gemm
         {
             // op(A)·op(B) contributes nothing; like BLAS, A and B are not read.
             ScaleC(m, n, beta, c, ldc);
+            for (int i = 0; i < m; i++)
+            {
+                ApplyEpilogue(c.Slice(i * ldc, n), bias, activation);
+            }
+
             return;
         }
 
-        fixed (float* pa = a, pb = b, pc = c)
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
         {
             GemmPath resolved = Resolve(path);
             var job = new Job
@@ -123,6 +159,8 @@ internal static partial class Gemm
                 Ldb = ldb,
                 C = pc,
                 Ldc = ldc,
+                Bias = pbias,
+                Activation = activation,
             };
 
             int parts = 1;
@@ -260,6 +298,35 @@ internal static partial class Gemm
         }
     }
 
+    /// <summary>The epilogue on the finished block of C rows [r0, r1) × columns [c0, c1).</summary>
+    private static unsafe void ApplyEpilogue(in Job job, int r0, int r1, int c0, int c1)
+    {
+        if (job.Bias == null && job.Activation == GemmActivation.None)
+        {
+            return;
+        }
+
+        var bias = job.Bias == null ? default : new ReadOnlySpan<float>(job.Bias + c0, c1 - c0);
+        for (int i = r0; i < r1; i++)
+        {
+            ApplyEpilogue(new Span<float>(job.C + (nint)i * job.Ldc + c0, c1 - c0), bias, job.Activation);
+        }
+    }
+
+    /// <summary>row = act(row + bias): the same element-wise operations as Dense's bias pass and ReLU's forward.</summary>
+    private static void ApplyEpilogue(Span<float> row, ReadOnlySpan<float> bias, GemmActivation activation)
+    {
+        if (!bias.IsEmpty)
+        {
+            TensorPrimitives.Add(row, bias, row);
+        }
+
+        if (activation == GemmActivation.ReLU)
+        {
+            TensorPrimitives.Max(row, 0f, row);
+        }
+    }
+
     /// <summary>Static split of <paramref name="units"/> into <paramref name="parts"/> contiguous near-equal ranges.</summary>
     private static (int Lo, int Hi) Share(int units, int part, int parts) =>
         ((int)((long)units * part / parts), (int)((long)units * (part + 1) / parts));
@@ -343,5 +410,9 @@ internal static partial class Gemm
         public int M, N, K, Lda, Ldb, Ldc;
         public float Alpha, Beta;
         public float* A, B, C;
+
+        /// <summary>Epilogue: a bias per column of C (null for none), then the activation.</summary>
+        public float* Bias;
+        public GemmActivation Activation;
     }
 }

@@ -225,6 +225,46 @@ public class GemmTests
     }
 
     [Theory]
+    [MemberData(nameof(PathsAndTransposes))]
+    public void EpilogueGivesTheBitsOfSeparateBiasAndReluPasses(string pathName, bool transA, bool transB)
+    {
+        GemmPath path = Enum.Parse<GemmPath>(pathName);
+        var rng = new Random(HashCode.Combine(31, (int)path, transA, transB));
+
+        // Edge tiles, one row (the row-streaming path when B is not transposed), several k blocks, k = 0, and a
+        // product large enough to be split over threads.
+        foreach ((int m, int n, int k) in new[] { (7, 13, 5), (1, 300, 40), (4, 41, 9), (33, 65, 600), (130, 1030, 300), (5, 9, 0) })
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var p = Problem.Create(rng, transA, transB, m, n, k, pad: 3);
+                float[] bias = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                float[] expected = (float[])p.C.Clone();
+                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, expected, p.Ldc, threads);
+                for (int i = 0; i < m; i++)
+                {
+                    var row = expected.AsSpan(i * p.Ldc, n);
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
+                    System.Numerics.Tensors.TensorPrimitives.Max(row, 0f, row);
+                }
+
+                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, p.C, p.Ldc, threads, bias, GemmActivation.ReLU);
+                Assert.True(
+                    MemoryMarshal.Cast<float, int>(expected).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
+                    $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the epilogue differs from separate passes (or wrote the padding)");
+                Assert.Contains(p.C, v => v == 0f); // the ReLU really clamped something
+            }
+        }
+    }
+
+    [Fact]
+    public void EpilogueRejectsABiasOfTheWrongLength()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Gemm.MultiplyAddBias(false, false, 2, 3, 4, new float[8], 4, new float[12], 3, new float[2], GemmActivation.None, new float[6], 3));
+        Assert.Contains("bias has 2 values for 3 columns", e.Message);
+    }
+
+    [Theory]
     [MemberData(nameof(AllPaths))]
     public void ZeroDepthOrZeroAlphaScalesC(string pathName)
     {
