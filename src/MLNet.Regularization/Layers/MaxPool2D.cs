@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
 
@@ -88,9 +89,95 @@ public sealed class MaxPool2D : Layer
         return _dx;
     }
 
+    /// <summary>
+    /// The common 2×2, stride-2 window that lies inside the image: the generic loop's scan (top-left, top-right,
+    /// bottom-left, bottom-right; a later value wins only when strictly greater) written as selects instead of
+    /// branches, which random data would mispredict half the time. Same values and arg-max indices.
+    /// </summary>
+    private static void MaxPlanes2x2(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, int from, int to)
+    {
+        int width = g.Width, hw = g.Height * width, outH = g.OutHeight, outW = g.OutWidth;
+        for (int plane = from; plane < to; plane++)
+        {
+            int o = plane * outH * outW;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                int top = plane * hw + 2 * oh * width;
+                var r0 = xs.AsSpan(top, 2 * outW);
+                var r1 = xs.AsSpan(top + width, 2 * outW);
+                var y = ys.AsSpan(o, outW);
+                var arg = argmax is null ? default : argmax.AsSpan(o, outW);
+                int ow = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    // Four windows per step: lanes 2j of (x[c..c+8], x[c+1..c+9]) hold window j's left and
+                    // right values; the even lanes are gathered at the end.
+                    var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                    var even = Vector256.Create(0, 2, 4, 6, 0, 2, 4, 6);
+                    for (; 2 * ow + 9 <= r0.Length; ow += 4)
+                    {
+                        int c = 2 * ow;
+                        var idx = Vector256.Create(top + c) + lanes;
+                        var max = Vector256.Create<float>(r0[c..]);
+                        var best = idx;
+                        Select(ref max, ref best, Vector256.Create<float>(r0[(c + 1)..]), idx + Vector256<int>.One);
+                        Select(ref max, ref best, Vector256.Create<float>(r1[c..]), idx + Vector256.Create(width));
+                        Select(ref max, ref best, Vector256.Create<float>(r1[(c + 1)..]), idx + Vector256.Create(width + 1));
+                        Vector256.Shuffle(max, even).GetLower().CopyTo(y[ow..]);
+                        if (!arg.IsEmpty)
+                        {
+                            Vector256.Shuffle(best, even).GetLower().CopyTo(arg[ow..]);
+                        }
+                    }
+                }
+
+                for (; ow < y.Length; ow++)
+                {
+                    int c = 2 * ow;
+                    float max = r0[c];
+                    int best = top + c;
+                    float v = r0[c + 1];
+                    bool gt = v > max;
+                    max = gt ? v : max;
+                    best = gt ? top + c + 1 : best;
+                    v = r1[c];
+                    gt = v > max;
+                    max = gt ? v : max;
+                    best = gt ? top + width + c : best;
+                    v = r1[c + 1];
+                    gt = v > max;
+                    max = gt ? v : max;
+                    best = gt ? top + width + c + 1 : best;
+                    y[ow] = max;
+                    if (!arg.IsEmpty)
+                    {
+                        arg[ow] = best;
+                    }
+                }
+
+                o += outW;
+            }
+        }
+    }
+
+    /// <summary>Where <paramref name="v"/> &gt; <paramref name="max"/>: max = v, best = index.</summary>
+    private static void Select(ref Vector256<float> max, ref Vector256<int> best, Vector256<float> v, Vector256<int> index)
+    {
+        var greater = Vector256.GreaterThan(v, max);
+        max = Vector256.ConditionalSelect(greater, v, max);
+        best = Vector256.ConditionalSelect(greater.AsInt32(), index, best);
+    }
+
     /// <summary>Max pooling of planes [from, to) (a plane is one example's channel), recording arg-max indices when asked.</summary>
     internal static void MaxPlanes(in ConvGeometry g, float[] xs, float[] ys, int[]? argmax, int from, int to)
     {
+        if (g is { KernelHeight: 2, KernelWidth: 2, StrideHeight: 2, StrideWidth: 2, DilationHeight: 1, DilationWidth: 1, PadTop: 0, PadLeft: 0 }
+            && 2 * g.OutHeight <= g.Height && 2 * g.OutWidth <= g.Width)
+        {
+            MaxPlanes2x2(g, xs, ys, argmax, from, to);
+            return;
+        }
+
         int hw = g.Height * g.Width, outH = g.OutHeight, outW = g.OutWidth, width = g.Width;
         Span<int> windows = stackalloc int[2 * (outH + outW)];
         var rows = windows[..(2 * outH)];

@@ -241,6 +241,52 @@ public class ConvGradientTests
     }
 
     [Theory]
+    [InlineData(10, 21)] // wide rows: the vectorized 2x2 path, an odd last column left out
+    [InlineData(7, 6)] // narrow rows: the scalar 2x2 path only
+    public void MaxPool2D_2x2_matches_a_plain_scan_with_many_ties(int height, int width)
+    {
+        const int Batch = 2, Channels = 3;
+        var layer = Built(new MaxPool2D(2), Channels, height, width);
+        var rng = new Random(4);
+        var x = new Tensor(Enumerable.Range(0, Batch * Channels * height * width).Select(_ => (float)rng.Next(3)).ToArray(), Batch, Channels, height, width);
+        var ctx = new ForwardContext(ForwardMode.Train, new Rng(1), threads: 2);
+        var y = layer.Forward(x, ctx);
+        var dy = GradientCheck.Random(5, 1f, y.Shape.ToArray());
+        var dx = layer.Backward(dy, ctx);
+
+        // Reference: scan each window row by row, a later value winning only when strictly greater.
+        int outH = height / 2, outW = width / 2;
+        var expectedDx = new float[x.Length];
+        for (int plane = 0; plane < Batch * Channels; plane++)
+        {
+            for (int oh = 0; oh < outH; oh++)
+            {
+                for (int ow = 0; ow < outW; ow++)
+                {
+                    int best = -1;
+                    for (int i = 2 * oh; i < 2 * oh + 2; i++)
+                    {
+                        for (int j = 2 * ow; j < 2 * ow + 2; j++)
+                        {
+                            int at = (plane * height + i) * width + j;
+                            if (best < 0 || x.Data[at] > x.Data[best])
+                            {
+                                best = at;
+                            }
+                        }
+                    }
+
+                    int o = (plane * outH + oh) * outW + ow;
+                    Assert.Equal(x.Data[best], y.Data[o]);
+                    expectedDx[best] += dy.Data[o];
+                }
+            }
+        }
+
+        Assert.Equal(expectedDx, dx.Data);
+    }
+
+    [Theory]
     [InlineData(2, null, "0")]
     [InlineData(3, 2, "1")]
     [InlineData(3, 1, "same")]
