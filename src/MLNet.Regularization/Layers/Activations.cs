@@ -5,6 +5,15 @@ using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
 
+/// <summary>A layer that can apply the activation after it in its own output pass (Dense in the GEMM epilogue,
+/// Conv2D while it lays its output out as NCHW).</summary>
+internal interface IFusesActivation
+{
+    /// <summary><see cref="GemmActivation.ReLU"/> when a built network put a <see cref="ReLU"/> right after this
+    /// layer (the network sets it; that ReLU then passes its input through).</summary>
+    GemmActivation FusedActivation { get; set; }
+}
+
 /// <summary>
 /// Base of the element-wise activations: y = f(x), dx = dy · f'(x). The derivative is computed from the kept
 /// input and output of the training-mode forward pass.
@@ -16,7 +25,7 @@ public abstract class Activation : Layer
     private Tensor? _dx;
 
     /// <summary>Set by the network when the previous layer already applied this activation in its GEMM epilogue
-    /// (<see cref="Dense.FusedActivation"/>): forward passes x through, and backward reads the activation's
+    /// (<see cref="IFusesActivation"/>): forward passes x through, and backward reads the activation's
     /// derivative off its output, which only an activation whose output sign is its input's (ReLU) allows.</summary>
     internal bool AppliedByPreviousLayer { get; set; }
 

@@ -11,7 +11,7 @@ namespace MLNet.Regularization.Layers;
 /// Computed by im2col + GEMM (<see cref="ConvolutionEngine"/>); backward: dW = Σ dYᵀ·cols, db = Σ dY,
 /// dx = col2im(dYᵀ · W).
 /// </summary>
-public sealed class Conv2D : Layer
+public sealed class Conv2D : Layer, IFusesActivation
 {
     private Parameter? _weight;
     private Parameter? _bias;
@@ -73,6 +73,12 @@ public sealed class Conv2D : Layer
     /// <summary>Whether the layer has a bias.</summary>
     public bool UseBias { get; }
 
+    /// <summary>The activation this layer applies itself (see <see cref="IFusesActivation"/>).</summary>
+    internal GemmActivation FusedActivation { get; set; }
+
+    /// <inheritdoc />
+    GemmActivation IFusesActivation.FusedActivation { get => FusedActivation; set => FusedActivation = value; }
+
     /// <summary>The weight initialization.</summary>
     public WeightInit Init { get; }
 
@@ -97,7 +103,7 @@ public sealed class Conv2D : Layer
     {
         CheckInput(x);
         var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
-        var columns = Engine.Forward(this, x, Weight.Value.Data, 1f, _bias?.Value.Data, y, ctx, ctx.IsTraining);
+        var columns = Engine.Forward(this, x, Weight.Value.Data, 1f, _bias?.Value.Data, y, ctx, ctx.IsTraining, FusedActivation == GemmActivation.ReLU);
         if (ctx.IsTraining)
         {
             _columns = columns;

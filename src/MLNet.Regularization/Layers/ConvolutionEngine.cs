@@ -28,7 +28,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     /// <summary>y = conv(x, alpha·W) + b into <paramref name="y"/> [N, F, outH, outW]. When
     /// <paramref name="keepColumns"/> the unrolled batch [N·P, K] is kept in a context buffer and returned for the
     /// backward pass; otherwise only per-thread scratch is used.</summary>
-    public Tensor? Forward(Layer owner, Tensor x, float[] weight, float alpha, float[]? bias, Tensor y, ForwardContext ctx, bool keepColumns)
+    public Tensor? Forward(Layer owner, Tensor x, float[] weight, float alpha, float[]? bias, Tensor y, ForwardContext ctx, bool keepColumns, bool relu = false)
     {
         var g = Geometry;
         int n = x.BatchSize, p = g.OutPositions, k = g.PatchSize, f = Filters;
@@ -53,9 +53,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
-        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, wt, bias), static (s, from, to) =>
+        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, wt, bias, relu), static (s, from, to) =>
         {
-            var (plan, xs, ys, columns, wt, bias) = s;
+            var (plan, xs, ys, columns, wt, bias, relu) = s;
             var g = plan.Engine.Geometry;
             int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
@@ -66,7 +66,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 {
                     (int i0, int i1) = plan.Images(chunk);
                     var cols = columns is not null ? columns.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch.AsSpan(0, (i1 - i0) * p * k);
-                    ForwardChunk(g, f, xs, ys, cols, wt, output, bias, i0, i1, plan.GemmThreads);
+                    ForwardChunk(g, f, xs, ys, cols, wt, output, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -98,7 +98,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, int i0, int i1, int threads)
+    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, bool relu, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
         for (int i = i0; i < i1; i++)
@@ -108,7 +108,8 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 
         Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, threads);
 
-        // [rows, F] → NCHW, adding the bias on the way.
+        // [rows, F] → NCHW, adding the bias on the way (and applying a fused ReLU: MathF.Max(v, 0) is what
+        // the ReLU layer's TensorPrimitives.Max computes, NaN and −0 included).
         for (int i = i0; i < i1; i++)
         {
             int r0 = (i - i0) * p;
@@ -117,9 +118,19 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 float b = bias is null ? 0f : bias[o];
                 var dst = ys.AsSpan((i * f + o) * p, p);
                 var src = yt.AsSpan(r0 * f + o);
-                for (int q = 0, t = 0; q < dst.Length; q++, t += f)
+                if (relu)
                 {
-                    dst[q] = src[t] + b;
+                    for (int q = 0, t = 0; q < dst.Length; q++, t += f)
+                    {
+                        dst[q] = MathF.Max(src[t] + b, 0f);
+                    }
+                }
+                else
+                {
+                    for (int q = 0, t = 0; q < dst.Length; q++, t += f)
+                    {
+                        dst[q] = src[t] + b;
+                    }
                 }
             }
         }

@@ -10,7 +10,7 @@ namespace MLNet.Regularization.Layers;
 /// Backward: dW = dYᵀ · X, db = Σ_batch dY, dX = dY · W. The bias (and, inside a network, a ReLU right after)
 /// is applied in the GEMM's epilogue while each block of y is still in cache.
 /// </summary>
-public sealed class Dense : Layer
+public sealed class Dense : Layer, IFusesActivation
 {
     private Parameter? _weight;
     private Parameter? _bias;
@@ -42,11 +42,11 @@ public sealed class Dense : Layer
     /// <summary>Whether the layer has a bias.</summary>
     public bool UseBias { get; }
 
-    /// <summary>
-    /// The activation applied in the GEMM's epilogue: <see cref="GemmActivation.ReLU"/> when this layer is followed
-    /// by a <see cref="ReLU"/> in a built network (the network sets it; that ReLU then passes its input through).
-    /// </summary>
+    /// <summary>The activation this layer applies itself (see <see cref="IFusesActivation"/>).</summary>
     internal GemmActivation FusedActivation { get; set; }
+
+    /// <inheritdoc />
+    GemmActivation IFusesActivation.FusedActivation { get => FusedActivation; set => FusedActivation = value; }
 
     /// <summary>The weight [units, inputs].</summary>
     public Parameter Weight => _weight ?? throw new InvalidOperationException("Dense is not built.");

@@ -105,21 +105,21 @@ public sealed class Network
         return this;
     }
 
-    /// <summary>A Dense followed by a ReLU applies the ReLU in its GEMM epilogue, and the ReLU passes its input
-    /// through: one pass over the activations fewer, the same bits.</summary>
+    /// <summary>A Dense or Conv2D followed by a ReLU applies the ReLU in its own output pass, and the ReLU passes
+    /// its input through: one pass over the activations fewer, the same bits.</summary>
     private void FuseActivations()
     {
         for (int i = 0; i < _layers.Length; i++)
         {
-            bool fused = _layers[i] is Dense && i + 1 < _layers.Length && _layers[i + 1] is ReLU;
-            if (_layers[i] is Dense dense)
+            bool fused = i + 1 < _layers.Length && _layers[i + 1] is ReLU;
+            if (_layers[i] is IFusesActivation producer)
             {
-                dense.FusedActivation = fused ? GemmActivation.ReLU : GemmActivation.None;
+                producer.FusedActivation = fused ? GemmActivation.ReLU : GemmActivation.None;
             }
 
             if (_layers[i] is Activation activation)
             {
-                activation.AppliedByPreviousLayer = i > 0 && _layers[i - 1] is Dense && activation is ReLU;
+                activation.AppliedByPreviousLayer = i > 0 && _layers[i - 1] is IFusesActivation && activation is ReLU;
             }
         }
     }

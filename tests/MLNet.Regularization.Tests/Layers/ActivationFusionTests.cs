@@ -5,19 +5,25 @@ using Xunit;
 namespace MLNet.Regularization.Tests.Layers;
 
 /// <summary>
-/// A Dense followed by a ReLU applies the ReLU in its GEMM epilogue. The fused pair must give the unfused pair's
+/// A Dense or Conv2D followed by a ReLU applies the ReLU itself. The fused pair must give the unfused pair's
 /// bits in every mode, forward and backward (the unfused layers are the ones the finite-difference checks cover).
 /// </summary>
 public class ActivationFusionTests
 {
-    private static Network Net() => Network.Sequential(
+    private static Network Mlp() => Network.Sequential(
         new Dense(64), new ReLU(), new Dropout(0.3f), new Dense(48), new ReLU(), new Dense(10)).Build([40], 5);
+
+    private static Network Cnn() => Network.Sequential(
+        new Conv2D(6, 3, padding: "same"), new ReLU(), new MaxPool2D(2), new Conv2D(8, 3), new ReLU(), new Flatten(), new Dense(10)).Build([2, 10, 10], 5);
 
     [Fact]
     public void Dense_then_ReLU_is_fused_and_nothing_else_is()
     {
         var net = Network.Sequential(new Dense(8), new ReLU(), new Dense(8), new BatchNorm(), new ReLU(), new Dense(8), new Tanh(), new ReLU()).Build([4], 1);
         var l = net.Layers;
+        var cnn = Cnn().Layers;
+        Assert.Equal(GemmActivation.ReLU, ((Conv2D)cnn[0]).FusedActivation);
+        Assert.True(((Activation)cnn[1]).AppliedByPreviousLayer);
         Assert.Equal(GemmActivation.ReLU, ((Dense)l[0]).FusedActivation);
         Assert.True(((Activation)l[1]).AppliedByPreviousLayer);
         Assert.Equal(GemmActivation.None, ((Dense)l[2]).FusedActivation); // batch norm in between
@@ -28,23 +34,29 @@ public class ActivationFusionTests
     }
 
     [Theory]
-    [InlineData(ForwardMode.Train)]
-    [InlineData(ForwardMode.Inference)]
-    [InlineData(ForwardMode.MonteCarlo)]
-    public void Fused_and_unfused_networks_give_the_same_bits(ForwardMode mode)
+    [InlineData(ForwardMode.Train, false)]
+    [InlineData(ForwardMode.Inference, false)]
+    [InlineData(ForwardMode.MonteCarlo, false)]
+    [InlineData(ForwardMode.Train, true)]
+    [InlineData(ForwardMode.Inference, true)]
+    public void Fused_and_unfused_networks_give_the_same_bits(ForwardMode mode, bool convolutional)
     {
-        var x = GradientCheck.Random(3, 1f, 9, 40);
+        var x = convolutional ? GradientCheck.Random(3, 1f, 9, 2, 10, 10) : GradientCheck.Random(3, 1f, 9, 40);
         var dy = GradientCheck.Random(4, 1f, 9, 10);
 
-        var fused = Net();
+        var fused = convolutional ? Cnn() : Mlp();
         var (outFused, gradsFused) = Run(fused, x, dy, mode);
 
-        var unfused = Net();
+        var unfused = convolutional ? Cnn() : Mlp();
         foreach (var layer in unfused.Layers)
         {
             if (layer is Dense d)
             {
                 d.FusedActivation = GemmActivation.None;
+            }
+            else if (layer is Conv2D c)
+            {
+                c.FusedActivation = GemmActivation.None;
             }
             else if (layer is Activation a)
             {
