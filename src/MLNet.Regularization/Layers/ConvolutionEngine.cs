@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -5,8 +6,9 @@ namespace MLNet.Regularization.Layers;
 /// <summary>
 /// The im2col + GEMM machinery shared by <see cref="Conv2D"/> and <see cref="DropConnectConv2D"/>. Works on fixed
 /// chunks of images (about 2^18 unrolled values each, a size that depends only on the layer's shapes) that run in
-/// parallel, one GEMM per chunk:
-/// forward Yᵀ[rows, F] = cols[rows, K] · Wᵀ[K, F]; backward dW = Σ_chunks (dYᵀ)ᵀ · cols and dcols = dYᵀ · W, then col2im.
+/// parallel, one GEMM per chunk. A chunk of m images is unrolled into cols[K, m·P] (see <see cref="Im2Col"/>), so
+/// forward is Y[F, m·P] = W[F, K] · cols, whose rows are the chunk's output planes; backward is
+/// dW = Σ_chunks dY[F, m·P] · colsᵀ and dcols[K, m·P] = Wᵀ · dY, then col2im.
 /// When the batch is a single chunk the GEMM itself gets the thread budget (its results do not depend on it either).
 /// Chunk boundaries do not depend on the thread count and the per-chunk weight gradients are added in chunk
 /// order, so results are bit-identical with 1 or many threads. The engine keeps no state: every buffer comes from
@@ -15,7 +17,7 @@ namespace MLNet.Regularization.Layers;
 internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 {
     private const int ChunkValues = 1 << 18;
-    private const int SlotColumns = 1000, SlotTransposedWeight = 1001, SlotPartialWeight = 1002, SlotPartialBias = 1003;
+    private const int SlotColumns = 1000, SlotScaledWeight = 1001, SlotPartialWeight = 1002, SlotPartialBias = 1003;
     private const int SlotChunkColumns = 2000, SlotChunkOutput = 3000, SlotChunkInputGrad = 4000;
 
     public ConvGeometry Geometry { get; } = geometry;
@@ -25,8 +27,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     /// <summary>Images per chunk: fixed by the shapes, never by the thread count.</summary>
     public int ChunkImages => Math.Max(1, ChunkValues / (Geometry.OutPositions * Geometry.PatchSize));
 
-    /// <summary>y = conv(x, alpha·W) + b into <paramref name="y"/> [N, F, outH, outW]. When
-    /// <paramref name="keepColumns"/> the unrolled batch [N·P, K] is kept in a context buffer and returned for the
+    /// <summary>y = act(conv(x, alpha·W) + b) into <paramref name="y"/> [N, F, outH, outW], act being a ReLU when
+    /// <paramref name="relu"/> (a fused activation) and the identity otherwise. When <paramref name="keepColumns"/>
+    /// the unrolled batch (chunk after chunk, each [K, m·P]) is kept in a context buffer and returned for the
     /// backward pass; otherwise only per-thread scratch is used.</summary>
     public Tensor? Forward(Layer owner, Tensor x, float[] weight, float alpha, float[]? bias, Tensor y, ForwardContext ctx, bool keepColumns, bool relu = false)
     {
@@ -35,13 +38,12 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         int chunkImages = ChunkImages, chunks = (n + chunkImages - 1) / chunkImages, parts = Math.Min(ctx.Threads, chunks);
         int gemmThreads = parts == 1 ? ctx.Threads : 1;
 
-        var wt = ctx.Buffer(owner, SlotTransposedWeight, [k, f]).Data;
-        for (int o = 0; o < f; o++)
+        // alpha·W formed element by element (as the expected weights that inference folding and export use).
+        float[] w = weight;
+        if (alpha != 1f)
         {
-            for (int t = 0; t < k; t++)
-            {
-                wt[t * f + o] = alpha * weight[o * k + t];
-            }
+            w = ctx.Buffer(owner, SlotScaledWeight, [f, k]).Data;
+            TensorPrimitives.Multiply(weight, alpha, w);
         }
 
         var columns = keepColumns ? ctx.Buffer(owner, SlotColumns, [n * p, k]) : null;
@@ -49,24 +51,24 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
             ChunkScratch(owner, ctx, part, keepColumns ? 0 : chunkImages * p * k);
-            ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]);
+            ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
-        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, wt, bias, relu), static (s, from, to) =>
+        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, w, bias, relu), static (s, from, to) =>
         {
-            var (plan, xs, ys, columns, wt, bias, relu) = s;
+            var (plan, xs, ys, columns, w, bias, relu) = s;
             var g = plan.Engine.Geometry;
             int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
                 float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, columns is null ? plan.ChunkImages * p * k : 0);
-                float[] output = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [plan.ChunkImages * p, f]).Data;
+                float[] output = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
                     var cols = columns is not null ? columns.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch.AsSpan(0, (i1 - i0) * p * k);
-                    ForwardChunk(g, f, xs, ys, cols, wt, output, bias, relu, i0, i1, plan.GemmThreads);
+                    ForwardChunk(g, f, xs, ys, cols, w, output, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -98,46 +100,43 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] wt, float[] yt, float[]? bias, bool relu, int i0, int i1, int threads)
+    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] w, float[] yc, float[]? bias, bool relu, int i0, int i1, int threads)
     {
-        int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
+        int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
         for (int i = i0; i < i1; i++)
         {
-            Im2Col.Unroll(g, xs, i, cols.Slice((i - i0) * p * k, p * k));
+            Im2Col.Unroll(g, xs, i, cols, q, (i - i0) * p);
         }
 
-        Gemm.Multiply(false, false, rows, f, k, 1f, cols, k, wt, f, 0f, yt, f, threads);
+        Gemm.Multiply(false, false, f, q, k, 1f, w, k, cols, q, 0f, yc, q, threads);
 
-        // [rows, F] → NCHW, adding the bias on the way (and applying a fused ReLU: MathF.Max(v, 0) is what
-        // the ReLU layer's TensorPrimitives.Max computes, NaN and −0 included).
+        // Y[F, m·P] → NCHW, a contiguous plane at a time, adding the bias and applying a fused ReLU (the ReLU
+        // layer's own TensorPrimitives.Max, so the bits are the unfused ones).
         for (int i = i0; i < i1; i++)
         {
-            int r0 = (i - i0) * p;
             for (int o = 0; o < f; o++)
             {
-                float b = bias is null ? 0f : bias[o];
+                var src = yc.AsSpan(o * q + (i - i0) * p, p);
                 var dst = ys.AsSpan((i * f + o) * p, p);
-                var src = yt.AsSpan(r0 * f + o);
-                if (relu)
+                if (bias is null)
                 {
-                    for (int q = 0, t = 0; q < dst.Length; q++, t += f)
-                    {
-                        dst[q] = MathF.Max(src[t] + b, 0f);
-                    }
+                    src.CopyTo(dst);
                 }
                 else
                 {
-                    for (int q = 0, t = 0; q < dst.Length; q++, t += f)
-                    {
-                        dst[q] = src[t] + b;
-                    }
+                    TensorPrimitives.Add(src, bias[o], dst);
+                }
+
+                if (relu)
+                {
+                    TensorPrimitives.Max(dst, 0f, dst);
                 }
             }
         }
     }
 
     /// <summary>Given dy [N, F, outH, outW] and the columns kept by forward, writes dW (overwriting) and db
-    /// (overwriting, when not null) and, when <paramref name="dx"/> is not null, dx = col2im(dYᵀ · W).</summary>
+    /// (overwriting, when not null) and, when <paramref name="dx"/> is not null, dx = col2im(Wᵀ · dY).</summary>
     public void Backward(Layer owner, Tensor dy, Tensor columns, float[] weight, float[] dWeight, float[]? dBias, Tensor? dx, ForwardContext ctx)
     {
         var g = Geometry;
@@ -149,7 +148,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         for (int part = 0; part < parts; part++)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
-            ctx.Buffer(owner, SlotChunkOutput + part, [chunkImages * p, f]);
+            ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
             ChunkInputGradient(owner, ctx, part, dx is null ? 0 : chunkImages * p * k);
         }
 
@@ -161,7 +160,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
-                float[] grad = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [plan.ChunkImages * p, f]).Data;
+                float[] grad = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
                 float[] inputGrad = ChunkInputGradient(plan.Owner, plan.Context, part, dxs is null ? 0 : plan.ChunkImages * p * k);
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
@@ -175,7 +174,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         partialW.AsSpan(0, f * k).CopyTo(dWeight);
         for (int chunk = 1; chunk < chunks; chunk++)
         {
-            System.Numerics.Tensors.TensorPrimitives.Add(dWeight, partialW.AsSpan(chunk * f * k, f * k), dWeight);
+            TensorPrimitives.Add(dWeight, partialW.AsSpan(chunk * f * k, f * k), dWeight);
         }
 
         if (dBias is not null)
@@ -183,45 +182,38 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             partialB.AsSpan(0, f).CopyTo(dBias);
             for (int chunk = 1; chunk < chunks; chunk++)
             {
-                System.Numerics.Tensors.TensorPrimitives.Add(dBias, partialB.AsSpan(chunk * f, f), dBias);
+                TensorPrimitives.Add(dBias, partialB.AsSpan(chunk * f, f), dBias);
             }
         }
     }
 
-    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyt, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
+    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyc, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
     {
-        int p = g.OutPositions, k = g.PatchSize, rows = (i1 - i0) * p;
+        int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
 
-        // NCHW → [rows, F].
+        // NCHW → dY[F, m·P], a contiguous plane at a time.
         for (int i = i0; i < i1; i++)
         {
-            int r0 = (i - i0) * p;
             for (int o = 0; o < f; o++)
             {
-                var src = dys.AsSpan((i * f + o) * p, p);
-                var dst = dyt.AsSpan(r0 * f + o);
-                for (int q = 0, t = 0; q < src.Length; q++, t += f)
-                {
-                    dst[t] = src[q];
-                }
+                dys.AsSpan((i * f + o) * p, p).CopyTo(dyc.AsSpan(o * q + (i - i0) * p, p));
             }
         }
 
-        var chunkCols = cols.AsSpan(i0 * p * k, rows * k);
-        Gemm.Multiply(true, false, f, k, rows, 1f, dyt, f, chunkCols, k, 0f, partialW, k, threads);
-        partialB.Clear();
-        for (int r = 0; r < rows; r++)
+        var chunkCols = cols.AsSpan(i0 * p * k, q * k);
+        Gemm.Multiply(false, true, f, k, q, 1f, dyc, q, chunkCols, q, 0f, partialW, k, threads);
+        for (int o = 0; o < f; o++)
         {
-            System.Numerics.Tensors.TensorPrimitives.Add(partialB, dyt.AsSpan(r * f, f), partialB);
+            partialB[o] = TensorPrimitives.Sum(dyc.AsSpan(o * q, q));
         }
 
         if (dxs is not null)
         {
-            Gemm.Multiply(false, false, rows, k, f, 1f, dyt, f, weight, k, 0f, dcols, k, threads);
+            Gemm.Multiply(true, false, k, q, f, 1f, weight, k, dyc, q, 0f, dcols, q, threads);
             dxs.AsSpan(i0 * g.ImageSize, (i1 - i0) * g.ImageSize).Clear();
             for (int i = i0; i < i1; i++)
             {
-                Im2Col.Fold(g, dcols.AsSpan((i - i0) * p * k, p * k), dxs, i);
+                Im2Col.Fold(g, dcols.AsSpan(0, q * k), q, (i - i0) * p, dxs, i);
             }
         }
     }

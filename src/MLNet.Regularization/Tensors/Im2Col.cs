@@ -1,54 +1,59 @@
+using System.Numerics.Tensors;
+
 namespace MLNet.Regularization.Tensors;
 
 /// <summary>
-/// Unrolls image patches into rows of a matrix and back. The layout is patch-major: row r = (image, oh, ow) holds
-/// the C·kh·kw input values that output position sees, in the order (c, i, j) of a weight [outC, C, kh, kw].
-/// With this layout every product a convolution needs is a GEMM whose right-hand matrix is not transposed:
-/// Yᵀ = cols · Wᵀ, dW = dYᵀ · cols, dcols = dYᵀ · W (see <c>Layers/ConvolutionEngine.cs</c>).
+/// Unrolls image patches into the columns of a matrix and back. The layout is patch-row-major: row t = (c, i, j)
+/// of the matrix, in the order of a weight [outC, C, kh, kw], holds for every output position (oh, ow) the input
+/// value that weight tap sees. Images are laid side by side: image m of a chunk fills columns
+/// [m·P, (m+1)·P) of rows that are <c>ld</c> long. Then a chunk's convolution is one GEMM,
+/// Y[F, m·P] = W[F, K] · cols[K, m·P], whose output rows are already the chunk's NCHW planes, and each row
+/// segment of an output row is a contiguous run of one input line (for stride 1), so unrolling and folding
+/// copy and add whole runs.
 /// </summary>
 internal static class Im2Col
 {
     /// <summary>Writes the patches of image <paramref name="image"/> of <paramref name="x"/> (NCHW) into
-    /// OutPositions consecutive rows of <paramref name="cols"/> (row length PatchSize); padding reads as 0.</summary>
-    public static void Unroll(in ConvGeometry g, ReadOnlySpan<float> x, int image, Span<float> cols)
+    /// columns [<paramref name="column"/>, column + OutPositions) of the PatchSize rows of <paramref name="cols"/>
+    /// (row length <paramref name="ld"/>); padding reads as 0.</summary>
+    public static void Unroll(in ConvGeometry g, ReadOnlySpan<float> x, int image, Span<float> cols, int ld, int column)
     {
-        int k = g.PatchSize, outH = g.OutHeight, outW = g.OutWidth, h = g.Height, w = g.Width;
-        int kh = g.KernelHeight, kw = g.KernelWidth, dh = g.DilationHeight, dw = g.DilationWidth;
+        int outH = g.OutHeight, outW = g.OutWidth, h = g.Height, w = g.Width, sw = g.StrideWidth;
         var img = x.Slice(image * g.ImageSize, g.ImageSize);
-        for (int oh = 0; oh < outH; oh++)
+        int t = 0;
+        for (int c = 0; c < g.Channels; c++)
         {
-            int ih0 = oh * g.StrideHeight - g.PadTop;
-            for (int ow = 0; ow < outW; ow++)
+            var plane = img.Slice(c * h * w, h * w);
+            for (int i = 0; i < g.KernelHeight; i++)
             {
-                int iw0 = ow * g.StrideWidth - g.PadLeft;
-                var row = cols.Slice((oh * outW + ow) * k, k);
-                bool inside = iw0 >= 0 && iw0 + dw * (kw - 1) < w;
-                int t = 0;
-                for (int c = 0; c < g.Channels; c++)
+                for (int j = 0; j < g.KernelWidth; j++, t++)
                 {
-                    var plane = img.Slice(c * h * w, h * w);
-                    for (int i = 0; i < kh; i++)
+                    var row = cols.Slice(t * ld + column, outW * outH);
+                    int offset = j * g.DilationWidth - g.PadLeft; // iw = ow·sw + offset
+                    (int lo, int hi) = ValidColumns(offset, sw, w, outW);
+                    for (int oh = 0; oh < outH; oh++)
                     {
-                        int ih = ih0 + i * dh;
-                        if ((uint)ih >= (uint)h)
+                        var dst = row.Slice(oh * outW, outW);
+                        int ih = oh * g.StrideHeight - g.PadTop + i * g.DilationHeight;
+                        if ((uint)ih >= (uint)h || lo >= hi)
                         {
-                            row.Slice(t, kw).Clear();
-                            t += kw;
+                            dst.Clear();
                             continue;
                         }
 
                         var line = plane.Slice(ih * w, w);
-                        if (inside && dw == 1)
+                        dst[..lo].Clear();
+                        dst[hi..].Clear();
+                        if (sw == 1)
                         {
-                            line.Slice(iw0, kw).CopyTo(row.Slice(t, kw));
-                            t += kw;
-                            continue;
+                            line.Slice(lo + offset, hi - lo).CopyTo(dst[lo..hi]);
                         }
-
-                        for (int j = 0; j < kw; j++)
+                        else
                         {
-                            int iw = iw0 + j * dw;
-                            row[t++] = (uint)iw < (uint)w ? line[iw] : 0f;
+                            for (int ow = lo; ow < hi; ow++)
+                            {
+                                dst[ow] = line[ow * sw + offset];
+                            }
                         }
                     }
                 }
@@ -56,46 +61,59 @@ internal static class Im2Col
         }
     }
 
-    /// <summary>The adjoint of <see cref="Unroll"/>: adds each row value of <paramref name="cols"/> back into the
-    /// input position it was read from (values read from padding are discarded). <paramref name="dx"/>'s image
-    /// must be cleared by the caller.</summary>
-    public static void Fold(in ConvGeometry g, ReadOnlySpan<float> cols, Span<float> dx, int image)
+    /// <summary>The adjoint of <see cref="Unroll"/>: adds each value of the image's columns back into the input
+    /// position it was read from (values read from padding are discarded). <paramref name="dx"/>'s image must be
+    /// cleared by the caller.</summary>
+    public static void Fold(in ConvGeometry g, ReadOnlySpan<float> cols, int ld, int column, Span<float> dx, int image)
     {
-        int k = g.PatchSize, outH = g.OutHeight, outW = g.OutWidth, h = g.Height, w = g.Width;
-        int kh = g.KernelHeight, kw = g.KernelWidth, dh = g.DilationHeight, dw = g.DilationWidth;
+        int outH = g.OutHeight, outW = g.OutWidth, h = g.Height, w = g.Width, sw = g.StrideWidth;
         var img = dx.Slice(image * g.ImageSize, g.ImageSize);
-        for (int oh = 0; oh < outH; oh++)
+        int t = 0;
+        for (int c = 0; c < g.Channels; c++)
         {
-            int ih0 = oh * g.StrideHeight - g.PadTop;
-            for (int ow = 0; ow < outW; ow++)
+            var plane = img.Slice(c * h * w, h * w);
+            for (int i = 0; i < g.KernelHeight; i++)
             {
-                int iw0 = ow * g.StrideWidth - g.PadLeft;
-                var row = cols.Slice((oh * outW + ow) * k, k);
-                int t = 0;
-                for (int c = 0; c < g.Channels; c++)
+                for (int j = 0; j < g.KernelWidth; j++, t++)
                 {
-                    var plane = img.Slice(c * h * w, h * w);
-                    for (int i = 0; i < kh; i++)
+                    var row = cols.Slice(t * ld + column, outW * outH);
+                    int offset = j * g.DilationWidth - g.PadLeft;
+                    (int lo, int hi) = ValidColumns(offset, sw, w, outW);
+                    for (int oh = 0; oh < outH; oh++)
                     {
-                        int ih = ih0 + i * dh;
-                        if ((uint)ih >= (uint)h)
+                        int ih = oh * g.StrideHeight - g.PadTop + i * g.DilationHeight;
+                        if ((uint)ih >= (uint)h || lo >= hi)
                         {
-                            t += kw;
                             continue;
                         }
 
+                        var src = row.Slice(oh * outW, outW);
                         var line = plane.Slice(ih * w, w);
-                        for (int j = 0; j < kw; j++, t++)
+                        if (sw == 1)
                         {
-                            int iw = iw0 + j * dw;
-                            if ((uint)iw < (uint)w)
+                            var target = line.Slice(lo + offset, hi - lo);
+                            TensorPrimitives.Add(target, src[lo..hi], target);
+                        }
+                        else
+                        {
+                            for (int ow = lo; ow < hi; ow++)
                             {
-                                line[iw] += row[t];
+                                line[ow * sw + offset] += src[ow];
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>The output columns [lo, hi) whose input column ow·stride + offset lies inside [0, width).</summary>
+    private static (int Lo, int Hi) ValidColumns(int offset, int stride, int width, int outW)
+    {
+        // ow·stride + offset ≥ 0  ⇔  ow ≥ ⌈−offset / stride⌉;   ow·stride + offset ≤ width − 1  ⇔  ow ≤ ⌊(width − 1 − offset) / stride⌋.
+        int lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        int last = width - 1 - offset;
+        int hi = last < 0 ? 0 : Math.Min(outW, last / stride + 1);
+        return (Math.Min(lo, hi), hi);
     }
 }
