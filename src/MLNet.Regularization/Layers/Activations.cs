@@ -20,6 +20,10 @@ internal interface IFusesActivation
 /// </summary>
 public abstract class Activation : Layer
 {
+    /// <summary>Tensors smaller than this are done on the calling thread (the work is element-wise, so splitting
+    /// it never changes a bit).</summary>
+    private const int ParallelMinimum = 1 << 16;
+
     private Tensor? _x;
     private Tensor? _y;
     private Tensor? _dx;
@@ -37,7 +41,15 @@ public abstract class Activation : Layer
         if (!AppliedByPreviousLayer)
         {
             y = ctx.Buffer(this, 0, x.Shape);
-            Apply(x.Span, y.Span);
+            if (x.Length < ParallelMinimum || ctx.Threads == 1)
+            {
+                Apply(x.Span, y.Span);
+            }
+            else
+            {
+                StaticParallel.For(x.Length, ctx.Threads, (this, x.Data, y.Data), static (s, from, to) =>
+                    s.Item1.Apply(s.Item2.AsSpan(from, to - from), s.Item3.AsSpan(from, to - from)));
+            }
         }
 
         if (ctx.IsTraining)
@@ -58,7 +70,16 @@ public abstract class Activation : Layer
         }
 
         _dx = Tensor.Reuse(_dx, dy.Shape);
-        Derivative(_x.Span, _y.Span, dy.Span, _dx.Span);
+        if (dy.Length < ParallelMinimum || ctx.Threads == 1)
+        {
+            Derivative(_x.Span, _y.Span, dy.Span, _dx.Span);
+        }
+        else
+        {
+            StaticParallel.For(dy.Length, ctx.Threads, (this, _x.Data, _y.Data, dy.Data, _dx.Data), static (s, from, to) =>
+                s.Item1.Derivative(s.Item2.AsSpan(from, to - from), s.Item3.AsSpan(from, to - from), s.Item4.AsSpan(from, to - from), s.Item5.AsSpan(from, to - from)));
+        }
+
         return _dx;
     }
 
