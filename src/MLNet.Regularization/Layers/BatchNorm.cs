@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
@@ -94,6 +95,15 @@ public sealed class BatchNorm : Layer
                 for (int b = 0; b < n; b++)
                 {
                     int o = (b * c + ch) * spatial;
+                    if (spatial >= 16)
+                    {
+                        // The same x·scale + shift, a plane at a time with SIMD.
+                        var run = ys.Slice(o, spatial);
+                        TensorPrimitives.Multiply(xs.Slice(o, spatial), scale, run);
+                        TensorPrimitives.Add(run, shift, run);
+                        continue;
+                    }
+
                     for (int i = o; i < o + spatial; i++)
                     {
                         ys[i] = xs[i] * scale + shift;
@@ -123,86 +133,112 @@ public sealed class BatchNorm : Layer
             return y;
         }
 
-        var xhat = _xhat.Span;
-        var runMean = RunningMean.Span;
-        var runVar = RunningVariance.Span;
-        for (int ch = 0; ch < c; ch++)
+        // Channels are independent: split them over the threads (each channel's arithmetic is the same whoever runs it).
+        StaticParallel.For(c, ctx.Threads, (this, x.Data, y.Data, n), static (s, from, to) => s.Item1.ForwardTrainPlanes(s.Item2, s.Item3, s.Item4, from, to));
+        return y;
+    }
+
+    /// <summary>
+    /// Training forward of channels [from, to) for [N, C, H, W] input, plane by plane with SIMD: the mean, then the
+    /// centred sum of squares (two passes, stable for large offsets), each summed in float within a plane and in
+    /// double across planes.
+    /// </summary>
+    private void ForwardTrainPlanes(float[] xs, float[] ys, int n, int from, int to)
+    {
+        int c = Channels, spatial = xs.Length / (n * c), m = n * spatial;
+        float[] xhat = _xhat!.Data, gamma = Gamma.Value.Data, beta = Beta.Value.Data;
+        float[] runMean = RunningMean.Data, runVar = RunningVariance.Data;
+        for (int ch = from; ch < to; ch++)
         {
-            // Two passes in double: the mean, then the centred sum of squares (stable for large offsets).
             double sum = 0;
             for (int b = 0; b < n; b++)
             {
-                var run = xs.Slice((b * c + ch) * spatial, spatial);
-                foreach (float v in run)
-                {
-                    sum += v;
-                }
+                sum += TensorPrimitives.Sum(xs.AsSpan((b * c + ch) * spatial, spatial));
             }
 
-            double mean = sum / m;
+            float mu = (float)(sum / m);
             double sq = 0;
             for (int b = 0; b < n; b++)
             {
-                var run = xs.Slice((b * c + ch) * spatial, spatial);
-                foreach (float v in run)
-                {
-                    double d = v - mean;
-                    sq += d * d;
-                }
+                sq += CentredSumOfSquares(xs.AsSpan((b * c + ch) * spatial, spatial), mu);
             }
 
-            double variance = sq / m;
-            float invStd = (float)(1.0 / Math.Sqrt(variance + Epsilon));
-            _batchMean[ch] = (float)mean;
+            float invStd = (float)(1.0 / Math.Sqrt(sq / m + Epsilon));
+            _batchMean[ch] = mu;
             _invStd[ch] = invStd;
-            float g = gamma[ch], bt = beta[ch], mu = (float)mean;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * spatial;
-                for (int i = o; i < o + spatial; i++)
-                {
-                    float h = (xs[i] - mu) * invStd;
-                    xhat[i] = h;
-                    ys[i] = g * h + bt;
-                }
+                var h = xhat.AsSpan(o, spatial);
+                TensorPrimitives.Subtract(xs.AsSpan(o, spatial), mu, h);
+                TensorPrimitives.Multiply(h, invStd, h);
+                var yRun = ys.AsSpan(o, spatial);
+                TensorPrimitives.Multiply(h, gamma[ch], yRun);
+                TensorPrimitives.Add(yRun, beta[ch], yRun);
             }
 
             runMean[ch] = (1f - Momentum) * runMean[ch] + Momentum * mu;
             runVar[ch] = (1f - Momentum) * runVar[ch] + Momentum * (float)(sq / (m - 1));
         }
+    }
 
-        return y;
+    /// <summary>Σ (v − mean)² over <paramref name="values"/>, in float lanes.</summary>
+    private static double CentredSumOfSquares(ReadOnlySpan<float> values, float mean)
+    {
+        int i = 0;
+        float total = 0f;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<float>.Count)
+        {
+            var mu = new Vector<float>(mean);
+            var acc = Vector<float>.Zero;
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var d = new Vector<float>(values[i..]) - mu;
+                acc += d * d;
+            }
+
+            total = Vector.Sum(acc);
+        }
+
+        for (; i < values.Length; i++)
+        {
+            float d = values[i] - mean;
+            total += d * d;
+        }
+
+        return total;
     }
 
     /// <inheritdoc />
     public override Tensor Backward(Tensor dy, ForwardContext ctx)
     {
         var xhatT = _xhat ?? throw NoForward(Name);
-        int n = dy.BatchSize, c = Channels, spatial = dy.SampleSize / c, m = n * spatial;
+        int n = dy.BatchSize, c = Channels, spatial = dy.SampleSize / c;
         _dx = Tensor.Reuse(_dx, dy.Shape);
-        var dys = dy.Span;
-        var xhat = xhatT.Span;
-        var dx = _dx.Span;
-        var gamma = Gamma.Value.Span;
-        var dGamma = Gamma.Gradient.Span;
-        var dBeta = Beta.Gradient.Span;
         if (spatial == 1)
         {
-            BackwardRows(dys, xhat, dx, n, c);
+            BackwardRows(dy.Span, xhatT.Span, _dx.Span, n, c);
             return _dx;
         }
 
-        for (int ch = 0; ch < c; ch++)
+        StaticParallel.For(c, ctx.Threads, (this, dy.Data, xhatT.Data, _dx.Data, n), static (s, from, to) => s.Item1.BackwardPlanes(s.Item2, s.Item3, s.Item4, s.Item5, from, to));
+        return _dx;
+    }
+
+    /// <summary>Backward of channels [from, to) for [N, C, H, W] input, plane by plane: dβ = Σdy, dγ = Σdy·x̂,
+    /// dx = (γ·invStd/m)·(m·dy − Σdy − x̂·Σ(dy·x̂)).</summary>
+    private void BackwardPlanes(float[] dys, float[] xhat, float[] dx, int n, int from, int to)
+    {
+        int c = Channels, spatial = dys.Length / (n * c), m = n * spatial;
+        float[] gamma = Gamma.Value.Data, dGamma = Gamma.Gradient.Data, dBeta = Beta.Gradient.Data;
+        for (int ch = from; ch < to; ch++)
         {
             double sumDy = 0, sumDyXhat = 0;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * spatial;
-                for (int i = o; i < o + spatial; i++)
-                {
-                    sumDy += dys[i];
-                    sumDyXhat += dys[i] * xhat[i];
-                }
+                sumDy += TensorPrimitives.Sum(dys.AsSpan(o, spatial));
+                sumDyXhat += TensorPrimitives.Dot(dys.AsSpan(o, spatial), xhat.AsSpan(o, spatial));
             }
 
             dBeta[ch] = (float)sumDy;
@@ -213,18 +249,17 @@ public sealed class BatchNorm : Layer
             }
 
             float k = gamma[ch] * _invStd[ch] / m;
-            float meanDy = (float)sumDy, meanDyX = (float)sumDyXhat;
+            float sDy = (float)sumDy, sDyX = (float)sumDyXhat;
             for (int b = 0; b < n; b++)
             {
                 int o = (b * c + ch) * spatial;
-                for (int i = o; i < o + spatial; i++)
-                {
-                    dx[i] = k * (m * dys[i] - meanDy - xhat[i] * meanDyX);
-                }
+                var d = dx.AsSpan(o, spatial);
+                TensorPrimitives.Multiply(dys.AsSpan(o, spatial), (float)m, d);
+                TensorPrimitives.Subtract(d, sDy, d);
+                TensorPrimitives.MultiplyAdd(xhat.AsSpan(o, spatial), -sDyX, d, d);
+                TensorPrimitives.Multiply(d, k, d);
             }
         }
-
-        return _dx;
     }
 
     /// <summary>ONNX (when not folded into the preceding Gemm): <c>BatchNormalization(x, γ, β, running mean, running

@@ -59,6 +59,28 @@ public class BatchNormTests
     }
 
     [Fact]
+    public void Images_give_the_same_bits_on_one_and_two_threads()
+    {
+        // Channels are split over the threads in training forward and backward; the split must not change a bit.
+        var x = GradientCheck.Random(21, 3f, 6, 5, 9, 11);
+        var dy = GradientCheck.Random(22, 1f, 6, 5, 9, 11);
+        float[] Run(int threads)
+        {
+            var bn = new BatchNorm();
+            bn.Build([5, 9, 11], new Rng(1));
+            new Rng(2).FillGaussian(bn.Gamma.Value.Span);
+            var ctx = new ForwardContext(ForwardMode.Train, new Rng(1), threads);
+            var y = bn.Forward(x, ctx).Data.ToArray();
+            var dx = bn.Backward(dy, ctx).Data.ToArray();
+            return [.. y, .. dx, .. bn.Gamma.Gradient.Data, .. bn.Beta.Gradient.Data, .. bn.RunningMean.Data, .. bn.RunningVariance.Data];
+        }
+
+        var one = Run(1);
+        Assert.Equal(one.Select(BitConverter.SingleToInt32Bits), Run(2).Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(Run(1).Select(BitConverter.SingleToInt32Bits), Run(3).Select(BitConverter.SingleToInt32Bits));
+    }
+
+    [Fact]
     public void Batch_of_one_in_training_is_rejected_with_a_clear_message()
     {
         var bn = new BatchNorm();
