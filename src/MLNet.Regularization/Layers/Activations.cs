@@ -6,7 +6,7 @@ using MLNet.Regularization.Tensors;
 namespace MLNet.Regularization.Layers;
 
 /// <summary>A layer that can apply the activation after it in its own output pass (Dense in the GEMM epilogue,
-/// Conv2D while it lays its output out as NCHW).</summary>
+/// Conv2D while it lays its output out as NCHW, BatchNorm right after normalizing).</summary>
 internal interface IFusesActivation
 {
     /// <summary><see cref="GemmActivation.ReLU"/> when a built network put a <see cref="ReLU"/> right after this

@@ -12,7 +12,7 @@ namespace MLNet.Regularization.Layers;
 /// with Bessel's correction, as PyTorch does); inference and Monte Carlo mode use the running statistics.
 /// Backward: dx = γ/(m·√(σ²+ε)) · (m·dy − Σdy − x̂·Σ(dy·x̂)), with m the count per channel.
 /// </summary>
-public sealed class BatchNorm : Layer
+public sealed class BatchNorm : Layer, IFusesActivation
 {
     private Parameter? _gamma;
     private Parameter? _beta;
@@ -59,6 +59,12 @@ public sealed class BatchNorm : Layer
     /// <summary>The shift β [C].</summary>
     public Parameter Beta => _beta ?? throw new InvalidOperationException("BatchNorm is not built.");
 
+    /// <summary>The activation this layer applies itself (see <see cref="IFusesActivation"/>).</summary>
+    internal GemmActivation FusedActivation { get; set; }
+
+    /// <inheritdoc />
+    GemmActivation IFusesActivation.FusedActivation { get => FusedActivation; set => FusedActivation = value; }
+
     /// <summary>Running mean [C], used at inference.</summary>
     public Tensor RunningMean => _runningMean ?? throw new InvalidOperationException("BatchNorm is not built.");
 
@@ -101,6 +107,7 @@ public sealed class BatchNorm : Layer
                         var run = ys.Slice(o, spatial);
                         TensorPrimitives.Multiply(xs.Slice(o, spatial), scale, run);
                         TensorPrimitives.Add(run, shift, run);
+                        ApplyFused(run);
                         continue;
                     }
 
@@ -109,6 +116,11 @@ public sealed class BatchNorm : Layer
                         ys[i] = xs[i] * scale + shift;
                     }
                 }
+            }
+
+            if (spatial < 16)
+            {
+                ApplyFused(ys);
             }
 
             return y;
@@ -175,10 +187,21 @@ public sealed class BatchNorm : Layer
                 var yRun = ys.AsSpan(o, spatial);
                 TensorPrimitives.Multiply(h, gamma[ch], yRun);
                 TensorPrimitives.Add(yRun, beta[ch], yRun);
+                ApplyFused(yRun);
             }
 
             runMean[ch] = (1f - Momentum) * runMean[ch] + Momentum * mu;
             runVar[ch] = (1f - Momentum) * runVar[ch] + Momentum * (float)(sq / (m - 1));
+        }
+    }
+
+    /// <summary>A fused ReLU on a run of output that was just written (the ReLU layer's own operation, so the
+    /// same bits).</summary>
+    private void ApplyFused(Span<float> run)
+    {
+        if (FusedActivation == GemmActivation.ReLU)
+        {
+            TensorPrimitives.Max(run, 0f, run);
         }
     }
 
@@ -315,6 +338,7 @@ public sealed class BatchNorm : Layer
             TensorPrimitives.Subtract(xs.Slice(b * c, c), mean, h);
             TensorPrimitives.Multiply(h, invStd, h);
             TensorPrimitives.MultiplyAdd(h, gamma, beta, ys.Slice(b * c, c));
+            ApplyFused(ys.Slice(b * c, c));
         }
     }
 

@@ -105,7 +105,7 @@ public sealed class Network
         return this;
     }
 
-    /// <summary>A Dense or Conv2D followed by a ReLU applies the ReLU in its own output pass, and the ReLU passes
+    /// <summary>A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU in its own output pass, and the ReLU passes
     /// its input through: one pass over the activations fewer, the same bits.</summary>
     private void FuseActivations()
     {

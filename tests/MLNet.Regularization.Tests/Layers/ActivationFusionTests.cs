@@ -5,16 +5,16 @@ using Xunit;
 namespace MLNet.Regularization.Tests.Layers;
 
 /// <summary>
-/// A Dense or Conv2D followed by a ReLU applies the ReLU itself. The fused pair must give the unfused pair's
+/// A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU itself. The fused pair must give the unfused pair's
 /// bits in every mode, forward and backward (the unfused layers are the ones the finite-difference checks cover).
 /// </summary>
 public class ActivationFusionTests
 {
     private static Network Mlp() => Network.Sequential(
-        new Dense(64), new ReLU(), new Dropout(0.3f), new Dense(48), new ReLU(), new Dense(10)).Build([40], 5);
+        new Dense(64), new ReLU(), new Dropout(0.3f), new Dense(48, useBias: false), new BatchNorm(), new ReLU(), new Dense(10)).Build([40], 5);
 
     private static Network Cnn() => Network.Sequential(
-        new Conv2D(6, 3, padding: "same"), new ReLU(), new MaxPool2D(2), new Conv2D(8, 3), new ReLU(), new Flatten(), new Dense(10)).Build([2, 10, 10], 5);
+        new Conv2D(6, 3, padding: "same"), new ReLU(), new MaxPool2D(2), new Conv2D(8, 3), new BatchNorm(), new ReLU(), new Flatten(), new Dense(10)).Build([2, 10, 10], 5);
 
     [Fact]
     public void Dense_then_ReLU_is_fused_and_nothing_else_is()
@@ -26,8 +26,9 @@ public class ActivationFusionTests
         Assert.True(((Activation)cnn[1]).AppliedByPreviousLayer);
         Assert.Equal(GemmActivation.ReLU, ((Dense)l[0]).FusedActivation);
         Assert.True(((Activation)l[1]).AppliedByPreviousLayer);
-        Assert.Equal(GemmActivation.None, ((Dense)l[2]).FusedActivation); // batch norm in between
-        Assert.False(((Activation)l[4]).AppliedByPreviousLayer);
+        Assert.Equal(GemmActivation.None, ((Dense)l[2]).FusedActivation); // batch norm in between: it takes the ReLU
+        Assert.Equal(GemmActivation.ReLU, ((BatchNorm)l[3]).FusedActivation);
+        Assert.True(((Activation)l[4]).AppliedByPreviousLayer);
         Assert.Equal(GemmActivation.None, ((Dense)l[5]).FusedActivation); // followed by tanh
         Assert.False(((Activation)l[6]).AppliedByPreviousLayer);
         Assert.False(((Activation)l[7]).AppliedByPreviousLayer);
@@ -39,6 +40,7 @@ public class ActivationFusionTests
     [InlineData(ForwardMode.MonteCarlo, false)]
     [InlineData(ForwardMode.Train, true)]
     [InlineData(ForwardMode.Inference, true)]
+    [InlineData(ForwardMode.MonteCarlo, true)]
     public void Fused_and_unfused_networks_give_the_same_bits(ForwardMode mode, bool convolutional)
     {
         var x = convolutional ? GradientCheck.Random(3, 1f, 9, 2, 10, 10) : GradientCheck.Random(3, 1f, 9, 40);
@@ -57,6 +59,10 @@ public class ActivationFusionTests
             else if (layer is Conv2D c)
             {
                 c.FusedActivation = GemmActivation.None;
+            }
+            else if (layer is BatchNorm bn)
+            {
+                bn.FusedActivation = GemmActivation.None;
             }
             else if (layer is Activation a)
             {
