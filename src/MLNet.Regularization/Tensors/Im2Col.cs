@@ -31,6 +31,12 @@ internal static class Im2Col
                     var row = cols.Slice(t * ld + column, outW * outH);
                     int offset = j * g.DilationWidth - g.PadLeft; // iw = ow·sw + offset
                     (int lo, int hi) = ValidColumns(offset, sw, w, outW);
+                    if (IsShiftedPlane(g))
+                    {
+                        UnrollShiftedPlane(g, plane, row, i, offset, lo, hi);
+                        continue;
+                    }
+
                     for (int oh = 0; oh < outH; oh++)
                     {
                         var dst = row.Slice(oh * outW, outW);
@@ -63,8 +69,8 @@ internal static class Im2Col
 
     /// <summary>The adjoint of <see cref="Unroll"/>: adds each value of the image's columns back into the input
     /// position it was read from (values read from padding are discarded). <paramref name="dx"/>'s image must be
-    /// cleared by the caller.</summary>
-    public static void Fold(in ConvGeometry g, ReadOnlySpan<float> cols, int ld, int column, Span<float> dx, int image)
+    /// cleared by the caller. The values of <paramref name="cols"/> that belong to padding may be zeroed on the way.</summary>
+    public static void Fold(in ConvGeometry g, Span<float> cols, int ld, int column, Span<float> dx, int image)
     {
         int outH = g.OutHeight, outW = g.OutWidth, h = g.Height, w = g.Width, sw = g.StrideWidth;
         var img = dx.Slice(image * g.ImageSize, g.ImageSize);
@@ -79,6 +85,12 @@ internal static class Im2Col
                     var row = cols.Slice(t * ld + column, outW * outH);
                     int offset = j * g.DilationWidth - g.PadLeft;
                     (int lo, int hi) = ValidColumns(offset, sw, w, outW);
+                    if (IsShiftedPlane(g))
+                    {
+                        FoldShiftedPlane(g, row, plane, i, offset, lo, hi);
+                        continue;
+                    }
+
                     for (int oh = 0; oh < outH; oh++)
                     {
                         int ih = oh * g.StrideHeight - g.PadTop + i * g.DilationHeight;
@@ -105,6 +117,74 @@ internal static class Im2Col
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Stride 1 in both directions and as many output columns as input columns ("same" padding): then tap (i, j)'s
+    /// row is the input plane shifted by a constant, output row oh reading input row oh + i·dh − padTop, and the
+    /// output and input row strides are equal, so the valid part is one contiguous run of the plane apart from the
+    /// columns that fall into the padding.
+    /// </summary>
+    private static bool IsShiftedPlane(in ConvGeometry g) => g.StrideHeight == 1 && g.StrideWidth == 1 && g.OutWidth == g.Width;
+
+    /// <summary>The output rows [first, last) whose input row oh + shift lies inside the image.</summary>
+    private static (int First, int Last) ValidRows(in ConvGeometry g, int i)
+    {
+        int shift = i * g.DilationHeight - g.PadTop;
+        return (Math.Clamp(-shift, 0, g.OutHeight), Math.Clamp(g.Height - shift, 0, g.OutHeight));
+    }
+
+    private static void UnrollShiftedPlane(in ConvGeometry g, ReadOnlySpan<float> plane, Span<float> row, int i, int offset, int lo, int hi)
+    {
+        int w = g.Width;
+        (int first, int last) = ValidRows(g, i);
+        if (first >= last || lo >= hi)
+        {
+            row.Clear();
+            return;
+        }
+
+        int shift = i * g.DilationHeight - g.PadTop;
+        row[..(first * w)].Clear();
+        row[(last * w)..].Clear();
+
+        // From the first valid value of the first valid row to the last valid value of the last one; the columns
+        // outside [lo, hi) in between picked up a neighbouring input row's values and are cleared after.
+        int start = first * w + lo, length = (last - first - 1) * w + (hi - lo);
+        plane.Slice((first + shift) * w + lo + offset, length).CopyTo(row.Slice(start, length));
+        if (lo > 0 || hi < w)
+        {
+            for (int oh = first; oh < last; oh++)
+            {
+                row.Slice(oh * w, lo).Clear();
+                row.Slice(oh * w + hi, w - hi).Clear();
+            }
+        }
+    }
+
+    private static void FoldShiftedPlane(in ConvGeometry g, Span<float> row, Span<float> plane, int i, int offset, int lo, int hi)
+    {
+        int w = g.Width;
+        (int first, int last) = ValidRows(g, i);
+        if (first >= last || lo >= hi)
+        {
+            return;
+        }
+
+        int shift = i * g.DilationHeight - g.PadTop;
+        if (lo > 0 || hi < w)
+        {
+            // Gradients of padding positions go nowhere: zero them so that one contiguous add can carry the rest.
+            for (int oh = first; oh < last; oh++)
+            {
+                row.Slice(oh * w, lo).Clear();
+                row.Slice(oh * w + hi, w - hi).Clear();
+            }
+        }
+
+        int start = first * w + lo, length = (last - first - 1) * w + (hi - lo);
+        var target = plane.Slice((first + shift) * w + lo + offset, length);
+        TensorPrimitives.Add(target, row.Slice(start, length), target);
     }
 
     /// <summary>The output columns [lo, hi) whose input column ow·stride + offset lies inside [0, width).</summary>
