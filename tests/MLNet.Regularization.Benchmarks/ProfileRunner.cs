@@ -6,10 +6,11 @@ using MLNet.Regularization.Training;
 namespace MLNet.Regularization.Benchmarks;
 
 /// <summary>
-/// `dotnet run -c Release --project tests/MLNet.Regularization.Benchmarks -- profile [workload ...]`: where one
+/// `dotnet run -c Release --project tests/MLNet.Regularization.Benchmarks -- profile [--inference] [workload ...]`: where one
 /// training step's time and heap allocation go, layer by layer (forward and backward), plus the loss and the optimizer. Workloads
 /// are the quick runner's MLP and CNN configurations (default: every one). The step is cut the same way as
-/// <see cref="TrainingStep"/> runs it, so the parts add up to the step the quick runner times.
+/// <see cref="TrainingStep"/> runs it, so the parts add up to the step the quick runner times. With
+/// <c>--inference</c>: an inference-mode forward pass of 1,024 examples instead.
 /// </summary>
 internal static class ProfileRunner
 {
@@ -17,7 +18,13 @@ internal static class ProfileRunner
 
     public static int Run(string[] args)
     {
-        var names = args.Length > 0 ? args : [.. Workloads.MlpConfigurations, .. Workloads.CnnConfigurations];
+        bool inference = args.Contains("--inference");
+        var names = args.Where(a => a != "--inference").ToArray();
+        if (names.Length == 0)
+        {
+            names = [.. Workloads.MlpConfigurations, .. Workloads.CnnConfigurations];
+        }
+
         foreach (string name in names)
         {
             bool cnn = Workloads.CnnConfigurations.Contains(name);
@@ -27,10 +34,49 @@ internal static class ProfileRunner
                 return 2;
             }
 
-            Profile(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? Workloads.Images : Workloads.Train);
+            if (inference)
+            {
+                ProfileInference(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? [1, 28, 28] : [784]);
+            }
+            else
+            {
+                Profile(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? Workloads.Images : Workloads.Train);
+            }
         }
 
         return 0;
+    }
+
+    /// <summary>Inference-mode forward of a batch of 1,024, layer by layer (the network as built, not folded).</summary>
+    private static void ProfileInference(string name, Network network, int[] sampleShape)
+    {
+        const int Batch = 1024, Passes = 20;
+        network.Build(sampleShape, 1);
+        var x = new Tensors.Tensor([Batch, .. sampleShape]);
+        new Tensors.Rng(3).FillGaussian(x.Span);
+        var ctx = new ForwardContext(ForwardMode.Inference, null, Environment.ProcessorCount);
+        var layers = network.Layers;
+        var forward = new long[layers.Count];
+        for (int pass = -5; pass < Passes; pass++)
+        {
+            var h = x;
+            for (int i = 0; i < layers.Count; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                h = layers[i].Forward(h, ctx);
+                if (pass >= 0)
+                {
+                    forward[i] += Stopwatch.GetTimestamp() - start;
+                }
+            }
+        }
+
+        double total = forward.Sum() * 1000.0 / Stopwatch.Frequency / Passes;
+        Console.WriteLine($"{name}, inference: {total:F3} ms per batch of {Batch} ({Batch / total * 1000:N0} samples/s)");
+        for (int i = 0; i < layers.Count; i++)
+        {
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "  {0,-28} {1,10:F3}", $"{i}:{layers[i].Name}", forward[i] * 1000.0 / Stopwatch.Frequency / Passes));
+        }
     }
 
     private static long Allocated() => GC.GetTotalAllocatedBytes(precise: true);

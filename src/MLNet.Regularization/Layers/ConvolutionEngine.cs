@@ -24,7 +24,8 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 
     public int Filters { get; } = filters;
 
-    /// <summary>Images per chunk: fixed by the shapes, never by the thread count.</summary>
+    /// <summary>The most images in a chunk: fixed by the shapes, never by the thread count (a batch is cut into
+    /// ⌈N / ChunkImages⌉ chunks of nearly equal size).</summary>
     public int ChunkImages => Math.Max(1, ChunkValues / (Geometry.OutPositions * Geometry.PatchSize));
 
     /// <summary>y = act(conv(x, alpha·W) + b) into <paramref name="y"/> [N, F, outH, outW], act being a ReLU when
@@ -84,12 +85,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         /// <summary>The first chunk of <paramref name="part"/> (chunks are split evenly over the parts).</summary>
         public int FirstChunk(int part) => Chunks * part / Parts;
 
-        /// <summary>The images [i0, i1) of <paramref name="chunk"/>.</summary>
-        public (int I0, int I1) Images(int chunk)
-        {
-            int i0 = chunk * ChunkImages;
-            return (i0, Math.Min(Batch, i0 + ChunkImages));
-        }
+        /// <summary>The images [i0, i1) of <paramref name="chunk"/>: the batch split evenly over the chunks (sizes
+        /// differ by at most one, none above <see cref="ChunkImages"/>), so the parts get similar work.</summary>
+        public (int I0, int I1) Images(int chunk) => ((int)((long)Batch * chunk / Chunks), (int)((long)Batch * (chunk + 1) / Chunks));
     }
 
     /// <summary>A part's unrolled-columns scratch of <paramref name="length"/> values (none when 0).</summary>
