@@ -108,26 +108,15 @@ public sealed class MaxPool2D : Layer
                 var y = ys.AsSpan(o, outW);
                 var arg = argmax is null ? default : argmax.AsSpan(o, outW);
                 int ow = 0;
-                if (Vector256.IsHardwareAccelerated)
+                if (Vector256.IsHardwareAccelerated && outW >= 4)
                 {
-                    // Four windows per step: lanes 2j of (x[c..c+8], x[c+1..c+9]) hold window j's left and
-                    // right values; the even lanes are gathered at the end.
-                    var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-                    var even = Vector256.Create(0, 2, 4, 6, 0, 2, 4, 6);
-                    for (; 2 * ow + 9 <= r0.Length; ow += 4)
+                    // Four windows per step from 8 values of each row: lane 2j holds window j's left value and,
+                    // after swapping neighbouring lanes, its right value; the even lanes are gathered at the end.
+                    // A row whose width is not a multiple of 4 windows ends with a block that overlaps the previous
+                    // one (recomputing a window gives the same value).
+                    for (; ow < outW; ow += 4)
                     {
-                        int c = 2 * ow;
-                        var idx = Vector256.Create(top + c) + lanes;
-                        var max = Vector256.Create<float>(r0[c..]);
-                        var best = idx;
-                        Select(ref max, ref best, Vector256.Create<float>(r0[(c + 1)..]), idx + Vector256<int>.One);
-                        Select(ref max, ref best, Vector256.Create<float>(r1[c..]), idx + Vector256.Create(width));
-                        Select(ref max, ref best, Vector256.Create<float>(r1[(c + 1)..]), idx + Vector256.Create(width + 1));
-                        Vector256.Shuffle(max, even).GetLower().CopyTo(y[ow..]);
-                        if (!arg.IsEmpty)
-                        {
-                            Vector256.Shuffle(best, even).GetLower().CopyTo(arg[ow..]);
-                        }
+                        MaxBlock2x2(r0, r1, top, width, Math.Min(ow, outW - 4), y, arg);
                     }
                 }
 
@@ -157,6 +146,28 @@ public sealed class MaxPool2D : Layer
 
                 o += outW;
             }
+        }
+    }
+
+    /// <summary>Windows [ow, ow + 4) of a 2x2 row pair (see <see cref="MaxPlanes2x2"/>).</summary>
+    private static void MaxBlock2x2(ReadOnlySpan<float> r0, ReadOnlySpan<float> r1, int top, int width, int ow, Span<float> y, Span<int> arg)
+    {
+        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var swap = Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6);
+        var even = Vector256.Create(0, 2, 4, 6, 0, 2, 4, 6);
+        int c = 2 * ow;
+        var idx = Vector256.Create(top + c) + lanes;
+        var a = Vector256.Create<float>(r0[c..]);
+        var b = Vector256.Create<float>(r1[c..]);
+        var max = a;
+        var best = idx;
+        Select(ref max, ref best, Vector256.Shuffle(a, swap), idx + Vector256<int>.One);
+        Select(ref max, ref best, b, idx + Vector256.Create(width));
+        Select(ref max, ref best, Vector256.Shuffle(b, swap), idx + Vector256.Create(width + 1));
+        Vector256.Shuffle(max, even).GetLower().CopyTo(y[ow..]);
+        if (!arg.IsEmpty)
+        {
+            Vector256.Shuffle(best, even).GetLower().CopyTo(arg[ow..]);
         }
     }
 
