@@ -16,7 +16,7 @@ public sealed class Conv2D : Layer, IFusesActivation
     private Parameter? _weight;
     private Parameter? _bias;
     private ConvolutionEngine? _engine;
-    private Tensor? _columns;
+    private Tensor? _x;
     private Tensor? _dx;
 
     /// <summary>Creates a convolution with a square kernel.</summary>
@@ -103,10 +103,10 @@ public sealed class Conv2D : Layer, IFusesActivation
     {
         CheckInput(x);
         var y = ctx.Buffer(this, 0, x.BatchSize, OutputShape);
-        var columns = Engine.Forward(this, x, Weight.Value.Data, 1f, _bias?.Value.Data, y, ctx, ctx.IsTraining, FusedActivation == GemmActivation.ReLU);
+        Engine.Forward(this, x, Weight.Value.Data, 1f, _bias?.Value.Data, y, ctx, FusedActivation == GemmActivation.ReLU);
         if (ctx.IsTraining)
         {
-            _columns = columns;
+            _x = x;
         }
 
         return y;
@@ -115,14 +115,14 @@ public sealed class Conv2D : Layer, IFusesActivation
     /// <inheritdoc />
     public override Tensor Backward(Tensor dy, ForwardContext ctx)
     {
-        var columns = _columns ?? throw NoForward(Name);
+        var x = _x ?? throw NoForward(Name);
         Tensor? dx = null;
         if (NeedsInputGradient)
         {
             dx = _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         }
 
-        Engine.Backward(this, dy, columns, Weight.Value.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
+        Engine.Backward(this, dy, x, Weight.Value.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
         return dx ?? dy;
     }
 

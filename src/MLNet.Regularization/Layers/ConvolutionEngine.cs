@@ -8,7 +8,7 @@ namespace MLNet.Regularization.Layers;
 /// chunks of images (about 2^18 unrolled values each, a size that depends only on the layer's shapes) that run in
 /// parallel, one GEMM per chunk. A chunk of m images is unrolled into cols[K, m·P] (see <see cref="Im2Col"/>), so
 /// forward is Y[F, m·P] = W[F, K] · cols, whose rows are the chunk's output planes; backward is
-/// dW = Σ_chunks dY[F, m·P] · colsᵀ and dcols[K, m·P] = Wᵀ · dY, then col2im.
+/// dW = Σ_chunks dY[F, m·P] · colsᵀ (the chunk unrolled again) and dcols[K, m·P] = Wᵀ · dY, then col2im.
 /// When the batch is a single chunk the GEMM itself gets the thread budget (its results do not depend on it either).
 /// Chunk boundaries do not depend on the thread count and the per-chunk weight gradients are added in chunk
 /// order, so results are bit-identical with 1 or many threads. The engine keeps no state: every buffer comes from
@@ -17,7 +17,7 @@ namespace MLNet.Regularization.Layers;
 internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 {
     private const int ChunkValues = 1 << 18;
-    private const int SlotColumns = 1000, SlotScaledWeight = 1001, SlotPartialWeight = 1002, SlotPartialBias = 1003;
+    private const int SlotScaledWeight = 1001, SlotPartialWeight = 1002, SlotPartialBias = 1003;
     private const int SlotChunkColumns = 2000, SlotChunkOutput = 3000, SlotChunkInputGrad = 4000;
 
     public ConvGeometry Geometry { get; } = geometry;
@@ -29,10 +29,10 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     public int ChunkImages => Math.Max(1, ChunkValues / (Geometry.OutPositions * Geometry.PatchSize));
 
     /// <summary>y = act(conv(x, alpha·W) + b) into <paramref name="y"/> [N, F, outH, outW], act being a ReLU when
-    /// <paramref name="relu"/> (a fused activation) and the identity otherwise. When <paramref name="keepColumns"/>
-    /// the unrolled batch (chunk after chunk, each [K, m·P]) is kept in a context buffer and returned for the
-    /// backward pass; otherwise only per-thread scratch is used.</summary>
-    public Tensor? Forward(Layer owner, Tensor x, float[] weight, float alpha, float[]? bias, Tensor y, ForwardContext ctx, bool keepColumns, bool relu = false)
+    /// <paramref name="relu"/> (a fused activation) and the identity otherwise. The unrolled columns live only in
+    /// per-thread scratch, chunk by chunk, while they are in cache; backward unrolls them again (cheaper than
+    /// writing the whole batch's columns to memory and reading them back).</summary>
+    public void Forward(Layer owner, Tensor x, float[] weight, float alpha, float[]? bias, Tensor y, ForwardContext ctx, bool relu = false)
     {
         var g = Geometry;
         int n = x.BatchSize, p = g.OutPositions, k = g.PatchSize, f = Filters;
@@ -47,34 +47,30 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             TensorPrimitives.Multiply(weight, alpha, w);
         }
 
-        var columns = keepColumns ? ctx.Buffer(owner, SlotColumns, [n * p, k]) : null;
         for (int part = 0; part < parts; part++)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
-            ChunkScratch(owner, ctx, part, keepColumns ? 0 : chunkImages * p * k);
+            ChunkScratch(owner, ctx, part, chunkImages * p * k);
             ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
-        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, columns?.Data, w, bias, relu), static (s, from, to) =>
+        StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, w, bias, relu), static (s, from, to) =>
         {
-            var (plan, xs, ys, columns, w, bias, relu) = s;
+            var (plan, xs, ys, w, bias, relu) = s;
             var g = plan.Engine.Geometry;
             int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
-                float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, columns is null ? plan.ChunkImages * p * k : 0);
+                float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
                 float[] output = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    var cols = columns is not null ? columns.AsSpan(i0 * p * k, (i1 - i0) * p * k) : scratch.AsSpan(0, (i1 - i0) * p * k);
-                    ForwardChunk(g, f, xs, ys, cols, w, output, bias, relu, i0, i1, plan.GemmThreads);
+                    ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), w, output, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
-
-        return columns;
     }
 
     /// <summary>What every part of a parallel forward or backward pass shares.</summary>
@@ -90,9 +86,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         public (int I0, int I1) Images(int chunk) => ((int)((long)Batch * chunk / Chunks), (int)((long)Batch * (chunk + 1) / Chunks));
     }
 
-    /// <summary>A part's unrolled-columns scratch of <paramref name="length"/> values (none when 0).</summary>
+    /// <summary>A part's unrolled-columns scratch of <paramref name="length"/> values.</summary>
     private static float[] ChunkScratch(Layer owner, ForwardContext ctx, int part, int length) =>
-        length == 0 ? [] : ctx.Buffer(owner, SlotChunkColumns + part, [length]).Data;
+        ctx.Buffer(owner, SlotChunkColumns + part, [length]).Data;
 
     /// <summary>A part's column-gradient scratch of <paramref name="length"/> values (none when 0).</summary>
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
@@ -133,9 +129,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
     }
 
-    /// <summary>Given dy [N, F, outH, outW] and the columns kept by forward, writes dW (overwriting) and db
+    /// <summary>Given dy [N, F, outH, outW] and forward's input <paramref name="x"/>, writes dW (overwriting) and db
     /// (overwriting, when not null) and, when <paramref name="dx"/> is not null, dx = col2im(Wᵀ · dY).</summary>
-    public void Backward(Layer owner, Tensor dy, Tensor columns, float[] weight, float[] dWeight, float[]? dBias, Tensor? dx, ForwardContext ctx)
+    public void Backward(Layer owner, Tensor dy, Tensor x, float[] weight, float[] dWeight, float[]? dBias, Tensor? dx, ForwardContext ctx)
     {
         var g = Geometry;
         int n = dy.BatchSize, p = g.OutPositions, k = g.PatchSize, f = Filters;
@@ -147,23 +143,25 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
             ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
+            ChunkScratch(owner, ctx, part, chunkImages * p * k);
             ChunkInputGradient(owner, ctx, part, dx is null ? 0 : chunkImages * p * k);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
-        StaticParallel.For(parts, ctx.Threads, (plan, dy.Data, columns.Data, weight, partialW, partialB, dx?.Data), static (s, from, to) =>
+        StaticParallel.For(parts, ctx.Threads, (plan, dy.Data, x.Data, weight, partialW, partialB, dx?.Data), static (s, from, to) =>
         {
-            var (plan, dys, cols, weight, partialW, partialB, dxs) = s;
+            var (plan, dys, xs, weight, partialW, partialB, dxs) = s;
             var g = plan.Engine.Geometry;
             int p = g.OutPositions, k = g.PatchSize, f = plan.Engine.Filters;
             for (int part = from; part < to; part++)
             {
                 float[] grad = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
+                float[] cols = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
                 float[] inputGrad = ChunkInputGradient(plan.Owner, plan.Context, part, dxs is null ? 0 : plan.ChunkImages * p * k);
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    BackwardChunk(g, f, dys, cols, weight, grad, inputGrad, partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, plan.GemmThreads);
+                    BackwardChunk(g, f, dys, xs, cols, weight, grad, inputGrad, partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -185,7 +183,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
     }
 
-    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] cols, float[] weight, float[] dyc, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
+    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] xs, float[] cols, float[] weight, float[] dyc, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
 
@@ -198,7 +196,12 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             }
         }
 
-        var chunkCols = cols.AsSpan(i0 * p * k, q * k);
+        var chunkCols = cols.AsSpan(0, q * k);
+        for (int i = i0; i < i1; i++)
+        {
+            Im2Col.Unroll(g, xs, i, chunkCols, q, (i - i0) * p);
+        }
+
         Gemm.Multiply(false, true, f, k, q, 1f, dyc, q, chunkCols, q, 0f, partialW, k, threads);
         for (int o = 0; o < f; o++)
         {

@@ -17,7 +17,7 @@ public sealed class DropConnectConv2D : Layer
     private Parameter? _weight;
     private Parameter? _bias;
     private ConvolutionEngine? _engine;
-    private Tensor? _columns;
+    private Tensor? _x;
     private Tensor? _mask;
     private Tensor? _effective;
     private Tensor? _dx;
@@ -120,10 +120,10 @@ public sealed class DropConnectConv2D : Layer
         float[] bias = _bias?.Value.Data!;
         if (!ctx.IsStochastic || Rate == 0f)
         {
-            var columns = Engine.Forward(this, x, Weight.Value.Data, 1f - Rate, bias, y, ctx, ctx.IsTraining);
+            Engine.Forward(this, x, Weight.Value.Data, 1f - Rate, bias, y, ctx);
             if (ctx.IsTraining)
             {
-                _columns = columns;
+                _x = x;
                 _mask = null;
                 _effective = Weight.Value;
             }
@@ -135,10 +135,10 @@ public sealed class DropConnectConv2D : Layer
         ctx.Rng.FillBernoulli(mask.Span, Rate, 1f);
         var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
         TensorPrimitives.Multiply(Weight.Value.Span, mask.Span, effective.Span);
-        var cols = Engine.Forward(this, x, effective.Data, 1f, bias, y, ctx, ctx.IsTraining);
+        Engine.Forward(this, x, effective.Data, 1f, bias, y, ctx);
         if (ctx.IsTraining)
         {
-            _columns = cols;
+            _x = x;
             _mask = mask;
             _effective = effective;
         }
@@ -149,14 +149,14 @@ public sealed class DropConnectConv2D : Layer
     /// <inheritdoc />
     public override Tensor Backward(Tensor dy, ForwardContext ctx)
     {
-        var columns = _columns ?? throw NoForward(Name);
+        var x = _x ?? throw NoForward(Name);
         Tensor? dx = null;
         if (NeedsInputGradient)
         {
             dx = _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
         }
 
-        Engine.Backward(this, dy, columns, _effective!.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
+        Engine.Backward(this, dy, x, _effective!.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
         if (_mask is not null)
         {
             TensorPrimitives.Multiply(Weight.Gradient.Span, _mask.Span, Weight.Gradient.Span);
