@@ -28,7 +28,7 @@ public abstract class Activation : Layer
     private Tensor? _y;
     private Tensor? _dx;
 
-    /// <summary>Set by the network when the previous layer already applied this activation in its GEMM epilogue
+    /// <summary>Set by the network when the previous layer already applied this activation in its own output pass
     /// (<see cref="IFusesActivation"/>): forward passes x through, and backward reads the activation's
     /// derivative off its output, which only an activation whose output sign is its input's (ReLU) allows.</summary>
     internal bool AppliedByPreviousLayer { get; set; }

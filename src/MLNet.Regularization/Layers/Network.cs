@@ -105,8 +105,8 @@ public sealed class Network
         return this;
     }
 
-    /// <summary>A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU in its own output pass, and the ReLU passes
-    /// its input through: one pass over the activations fewer, the same bits.</summary>
+    /// <summary>A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU in its own output pass, and the
+    /// ReLU passes its input through: one pass over the activations fewer, the same bits.</summary>
     private void FuseActivations()
     {
         for (int i = 0; i < _layers.Length; i++)
