@@ -22,14 +22,7 @@ public class ActivationThreadsTests
 
     private static (float[] Y, float[] Dx) Run(string name, Tensor x, Tensor dy, int threads)
     {
-        Layer layer = name switch
-        {
-            "ReLU" => new ReLU(),
-            "LeakyReLU" => new LeakyReLU(0.1f),
-            "Tanh" => new Tanh(),
-            "Sigmoid" => new Sigmoid(),
-            _ => new GELU(),
-        };
+        var layer = GradientTests.CreateActivation(name);
         layer.Build([10_001], new Rng(1));
         var ctx = new ForwardContext(ForwardMode.Train, new Rng(1), threads);
         float[] y = layer.Forward(x, ctx).Data.ToArray();

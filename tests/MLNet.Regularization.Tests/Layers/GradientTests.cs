@@ -32,19 +32,21 @@ public class GradientTests
 
     public static TheoryData<string> ActivationNames => new() { "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU" };
 
+    /// <summary>The activation named in <see cref="ActivationNames"/>.</summary>
+    internal static Activation CreateActivation(string name) => name switch
+    {
+        "ReLU" => new ReLU(),
+        "LeakyReLU" => new LeakyReLU(0.1f),
+        "Tanh" => new Tanh(),
+        "Sigmoid" => new Sigmoid(),
+        _ => new GELU(),
+    };
+
     [Theory]
     [MemberData(nameof(ActivationNames))]
     public void Activation_gradients_match_finite_differences(string name)
     {
-        Layer layer = name switch
-        {
-            "ReLU" => new ReLU(),
-            "LeakyReLU" => new LeakyReLU(0.1f),
-            "Tanh" => new Tanh(),
-            "Sigmoid" => new Sigmoid(),
-            _ => new GELU(),
-        };
-        Built(layer, 10);
+        var layer = Built(CreateActivation(name), 10);
         var x = GradientCheck.Random(5, 1.5f, 6, 10);
         GradientCheck.AwayFromZero(x, 0.05f); // ReLU-family kinks
         GradientCheck.Check(layer, x, maxChecks: 60);
