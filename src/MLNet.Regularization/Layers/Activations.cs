@@ -33,6 +33,10 @@ public abstract class Activation : Layer
     /// derivative off its output, which only an activation whose output sign is its input's (ReLU) allows.</summary>
     internal bool AppliedByPreviousLayer { get; set; }
 
+    /// <summary>Set by the network when the next layer applies this activation's derivative itself (a
+    /// <see cref="MaxPool2D"/> after a ReLU routes gradients only to positive inputs): backward passes dy through.</summary>
+    internal bool GradientAppliedByNextLayer { get; set; }
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor x, ForwardContext ctx)
     {
@@ -67,6 +71,11 @@ public abstract class Activation : Layer
         if (_x is null || _y is null)
         {
             throw NoForward(Name);
+        }
+
+        if (GradientAppliedByNextLayer)
+        {
+            return dy;
         }
 
         _dx = Tensor.Reuse(_dx, dy.Shape);

@@ -16,6 +16,7 @@ public sealed class MaxPool2D : Layer
     private int[] _argmax = [];
     private bool _trained;
     private Tensor? _dx;
+    private Tensor? _x;
 
     /// <summary>Creates max pooling with a square window.</summary>
     /// <param name="pool">Window height and width (default 2).</param>
@@ -73,8 +74,20 @@ public sealed class MaxPool2D : Layer
         var g = _g;
         float[] xs = x.Data, ys = y.Data;
         StaticParallel.For(x.BatchSize * g.Channels, ctx.Threads, (g, xs, ys, argmax), static (s, from, to) => MaxPlanes(s.g, s.xs, s.ys, s.argmax, from, to));
+        if (ctx.IsTraining)
+        {
+            _x = x;
+        }
+
         return y;
     }
+
+    /// <summary>
+    /// Set by the network when a <see cref="ReLU"/> comes right before: backward then routes a gradient only to
+    /// an arg-max whose value is positive, which is the ReLU's derivative (its output is this layer's input), and
+    /// that ReLU passes the gradient through. One pass over the ReLU's output fewer, the same bits.
+    /// </summary>
+    internal bool AppliesReluGradient { get; set; }
 
     /// <inheritdoc />
     public override Tensor Backward(Tensor dy, ForwardContext ctx)
@@ -85,7 +98,7 @@ public sealed class MaxPool2D : Layer
         }
 
         _dx = Tensor.Reuse(_dx, dy.BatchSize, InputShape);
-        RouteToArgmax(dy.Data, _argmax, _dx.Data, _g, dy.BatchSize, ctx.Threads);
+        RouteToArgmax(dy.Data, _argmax, _dx.Data, _g, dy.BatchSize, ctx.Threads, AppliesReluGradient ? _x!.Data : null);
         return _dx;
     }
 
@@ -252,19 +265,20 @@ public sealed class MaxPool2D : Layer
 
     /// <summary>dx = 0, then dx[argmax[o]] += dy[o] for every output o (argmax −1: no input). Parallel over images,
     /// whose windows never reach into another image.</summary>
-    internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads)
+    internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads, float[]? reluOutput = null)
     {
         int perImageIn = g.ImageSize, perImageOut = g.Channels * g.OutPositions;
-        StaticParallel.For(batch, threads, (dy, argmax, dx, perImageIn, perImageOut), static (s, from, to) =>
-            Route(s.dy, s.argmax, s.dx, from * s.perImageIn, (to - from) * s.perImageIn, from * s.perImageOut, to * s.perImageOut));
+        StaticParallel.For(batch, threads, (dy, argmax, dx, reluOutput, perImageIn, perImageOut), static (s, from, to) =>
+            Route(s.dy, s.argmax, s.dx, s.reluOutput, from * s.perImageIn, (to - from) * s.perImageIn, from * s.perImageOut, to * s.perImageOut));
 
-        static void Route(float[] dy, int[] argmax, float[] dx, int clearFrom, int clearLength, int from, int to)
+        // With reluOutput, a gradient reaches only inputs the ReLU before let through (x > 0).
+        static void Route(float[] dy, int[] argmax, float[] dx, float[]? reluOutput, int clearFrom, int clearLength, int from, int to)
         {
             dx.AsSpan(clearFrom, clearLength).Clear();
             for (int o = from; o < to; o++)
             {
                 int idx = argmax[o];
-                if (idx >= 0)
+                if (idx >= 0 && (reluOutput is null || reluOutput[idx] > 0f))
                 {
                     dx[idx] += dy[o];
                 }

@@ -106,12 +106,14 @@ public sealed class Network
     }
 
     /// <summary>A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU in its own output pass, and the
-    /// ReLU passes its input through: one pass over the activations fewer, the same bits.</summary>
+    /// ReLU passes its input through; a MaxPool2D after a ReLU applies the ReLU's derivative while it routes the
+    /// gradient, and the ReLU passes the gradient through. Passes over the activations fewer, the same bits.</summary>
     private void FuseActivations()
     {
         for (int i = 0; i < _layers.Length; i++)
         {
-            bool fused = i + 1 < _layers.Length && _layers[i + 1] is ReLU;
+            var next = i + 1 < _layers.Length ? _layers[i + 1] : null;
+            bool fused = next is ReLU;
             if (_layers[i] is IFusesActivation producer)
             {
                 producer.FusedActivation = fused ? GemmActivation.ReLU : GemmActivation.None;
@@ -120,6 +122,12 @@ public sealed class Network
             if (_layers[i] is Activation activation)
             {
                 activation.AppliedByPreviousLayer = i > 0 && _layers[i - 1] is IFusesActivation && activation is ReLU;
+                activation.GradientAppliedByNextLayer = activation is ReLU && next is MaxPool2D;
+            }
+
+            if (_layers[i] is MaxPool2D pool)
+            {
+                pool.AppliesReluGradient = i > 0 && _layers[i - 1] is ReLU;
             }
         }
     }

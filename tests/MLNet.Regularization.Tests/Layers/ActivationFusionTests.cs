@@ -5,8 +5,9 @@ using Xunit;
 namespace MLNet.Regularization.Tests.Layers;
 
 /// <summary>
-/// A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU itself. The fused pair must give the unfused pair's
-/// bits in every mode, forward and backward (the unfused layers are the ones the finite-difference checks cover).
+/// A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU itself, and a MaxPool2D after a ReLU applies
+/// its derivative. The fused layers must give the unfused layers' bits in every mode, forward and backward (the
+/// unfused layers are the ones the finite-difference checks cover).
 /// </summary>
 public class ActivationFusionTests
 {
@@ -24,6 +25,9 @@ public class ActivationFusionTests
         var cnn = Cnn().Layers;
         Assert.Equal(GemmActivation.ReLU, ((Conv2D)cnn[0]).FusedActivation);
         Assert.True(((Activation)cnn[1]).AppliedByPreviousLayer);
+        Assert.True(((Activation)cnn[1]).GradientAppliedByNextLayer); // the max pool after it applies the derivative
+        Assert.True(((MaxPool2D)cnn[2]).AppliesReluGradient);
+        Assert.False(((Activation)cnn[5]).GradientAppliedByNextLayer); // a Flatten follows
         Assert.Equal(GemmActivation.ReLU, ((Dense)l[0]).FusedActivation);
         Assert.True(((Activation)l[1]).AppliedByPreviousLayer);
         Assert.Equal(GemmActivation.None, ((Dense)l[2]).FusedActivation); // batch norm in between: it takes the ReLU
@@ -67,6 +71,11 @@ public class ActivationFusionTests
             else if (layer is Activation a)
             {
                 a.AppliedByPreviousLayer = false;
+                a.GradientAppliedByNextLayer = false;
+            }
+            else if (layer is MaxPool2D pool)
+            {
+                pool.AppliesReluGradient = false;
             }
         }
 
