@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
@@ -271,16 +272,33 @@ public sealed class MaxPool2D : Layer
         StaticParallel.For(batch, threads, (dy, argmax, dx, reluOutput, perImageIn, perImageOut), static (s, from, to) =>
             Route(s.dy, s.argmax, s.dx, s.reluOutput, from * s.perImageIn, (to - from) * s.perImageIn, from * s.perImageOut, to * s.perImageOut));
 
-        // With reluOutput, a gradient reaches only inputs the ReLU before let through (x > 0).
         static void Route(float[] dy, int[] argmax, float[] dx, float[]? reluOutput, int clearFrom, int clearLength, int from, int to)
         {
             dx.AsSpan(clearFrom, clearLength).Clear();
+            if (reluOutput is null)
+            {
+                for (int o = from; o < to; o++)
+                {
+                    int idx = argmax[o];
+                    if (idx >= 0)
+                    {
+                        dx[idx] += dy[o];
+                    }
+                }
+
+                return;
+            }
+
+            // A gradient reaches only inputs the ReLU before let through (x > 0); the others get +0 added, which
+            // leaves their cleared +0. Branch-free: the sign of x is random, a branch on it would mispredict.
             for (int o = from; o < to; o++)
             {
                 int idx = argmax[o];
-                if (idx >= 0 && (reluOutput is null || reluOutput[idx] > 0f))
+                if (idx >= 0)
                 {
-                    dx[idx] += dy[o];
+                    bool positive = reluOutput[idx] > 0f;
+                    int mask = -Unsafe.As<bool, byte>(ref positive);
+                    dx[idx] += BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(dy[o]) & mask);
                 }
             }
         }
