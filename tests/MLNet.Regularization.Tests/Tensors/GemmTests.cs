@@ -23,6 +23,10 @@ public class GemmTests
 
     private static readonly (float Alpha, float Beta)[] Scalings = [(1f, 0f), (0.5f, 2f), (1f, 1f), (-1.5f, 0.25f)];
 
+    /// <summary>A fixed seed per case (HashCode.Combine is randomized per process, which would make a failure
+    /// impossible to reproduce).</summary>
+    private static int Seed(GemmPath path, bool transA, bool transB) => 4 * (int)path + (transA ? 2 : 0) + (transB ? 1 : 0);
+
     // The kernel family travels as its name: GemmPath is internal and xunit theories must be public.
     public static TheoryData<string, bool, bool> PathsAndTransposes()
     {
@@ -57,7 +61,7 @@ public class GemmTests
     public void MatchesReference(string pathName, bool transA, bool transB)
     {
         GemmPath path = Enum.Parse<GemmPath>(pathName);
-        var rng = new Random(HashCode.Combine((int)path, transA, transB));
+        var rng = new Random(Seed(path, transA, transB));
         foreach ((int m, int n, int k) in Shapes)
         {
             // The large shapes take only the two scalings that matter most, to keep the suite quick.
@@ -229,10 +233,11 @@ public class GemmTests
     public void EpilogueGivesTheBitsOfSeparateBiasAndReluPasses(string pathName, bool transA, bool transB)
     {
         GemmPath path = Enum.Parse<GemmPath>(pathName);
-        var rng = new Random(HashCode.Combine(31, (int)path, transA, transB));
+        var rng = new Random(31 + Seed(path, transA, transB));
 
         // Edge tiles, one row (the row-streaming path when B is not transposed), several k blocks, k = 0, and a
         // product large enough to be split over threads.
+        int clamped = 0;
         foreach ((int m, int n, int k) in new[] { (7, 13, 5), (1, 300, 40), (4, 41, 9), (33, 65, 600), (130, 1030, 300), (5, 9, 0) })
         {
             foreach (int threads in new[] { 1, 2 })
@@ -252,9 +257,11 @@ public class GemmTests
                 Assert.True(
                     MemoryMarshal.Cast<float, int>(expected).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
                     $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the epilogue differs from separate passes (or wrote the padding)");
-                Assert.Contains(p.C, v => v == 0f); // the ReLU really clamped something
+                clamped += p.C.Count(v => v == 0f);
             }
         }
+
+        Assert.True(clamped > 100, $"the ReLU clamped only {clamped} values"); // the activation really acted
     }
 
     [Fact]
