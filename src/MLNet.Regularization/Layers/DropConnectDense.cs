@@ -227,14 +227,14 @@ public sealed class DropConnectDense : Layer
     private void DrawMaskedWeights(Rng rng, ulong start, float[] mask, float[] effective, int threads)
     {
         const int Block = 4096;
-        StaticParallel.For(mask.Length, threads, (rng, start, Rate, mask, Weight.Value.Data, effective), static (s, from, to) =>
+        StaticParallel.For(mask.Length, threads, (rng, start, Rate, mask, weight: Weight.Value.Data, effective), static (s, from, to) =>
         {
             for (int b = from; b < to; b += Block)
             {
                 int n = Math.Min(Block, to - b);
                 var m = s.mask.AsSpan(b, n);
                 s.rng.FillBernoulli(m, s.Rate, 1f, s.start + (ulong)b);
-                TensorPrimitives.Multiply(s.Data.AsSpan(b, n), m, s.effective.AsSpan(b, n));
+                TensorPrimitives.Multiply(s.weight.AsSpan(b, n), m, s.effective.AsSpan(b, n));
             }
         });
     }
