@@ -152,12 +152,29 @@ internal static class Im2Col
         // outside [lo, hi) in between picked up a neighbouring input row's values and are cleared after.
         int start = first * w + lo, length = (last - first - 1) * w + (hi - lo);
         plane.Slice((first + shift) * w + lo + offset, length).CopyTo(row.Slice(start, length));
-        if (lo > 0 || hi < w)
+        ClearPaddingColumns(row, w, first, last, lo, hi);
+    }
+
+    /// <summary>Zeroes columns [0, lo) and [hi, w) of rows [first, last) (a kernel's reach into the padding: one or
+    /// two values per row, written directly rather than through a span call each).</summary>
+    private static void ClearPaddingColumns(Span<float> row, int w, int first, int last, int lo, int hi)
+    {
+        if (lo == 0 && hi == w)
         {
-            for (int oh = first; oh < last; oh++)
+            return;
+        }
+
+        for (int oh = first; oh < last; oh++)
+        {
+            int r = oh * w;
+            for (int c = 0; c < lo; c++)
             {
-                row.Slice(oh * w, lo).Clear();
-                row.Slice(oh * w + hi, w - hi).Clear();
+                row[r + c] = 0f;
+            }
+
+            for (int c = hi; c < w; c++)
+            {
+                row[r + c] = 0f;
             }
         }
     }
@@ -172,15 +189,9 @@ internal static class Im2Col
         }
 
         int shift = i * g.DilationHeight - g.PadTop;
-        if (lo > 0 || hi < w)
-        {
-            // Gradients of padding positions go nowhere: zero them so that one contiguous add can carry the rest.
-            for (int oh = first; oh < last; oh++)
-            {
-                row.Slice(oh * w, lo).Clear();
-                row.Slice(oh * w + hi, w - hi).Clear();
-            }
-        }
+
+        // Gradients of padding positions go nowhere: zero them so that one contiguous add can carry the rest.
+        ClearPaddingColumns(row, w, first, last, lo, hi);
 
         int start = first * w + lo, length = (last - first - 1) * w + (hi - lo);
         var target = plane.Slice((first + shift) * w + lo + offset, length);
