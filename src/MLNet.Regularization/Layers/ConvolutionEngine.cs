@@ -6,9 +6,10 @@ namespace MLNet.Regularization.Layers;
 /// <summary>
 /// The im2col + GEMM machinery shared by <see cref="Conv2D"/> and <see cref="DropConnectConv2D"/>. Works on fixed
 /// chunks of images (about 2^18 unrolled values each, a size that depends only on the layer's shapes) that run in
-/// parallel, one GEMM per chunk. A chunk of m images is unrolled into cols[K, m·P] (see <see cref="Im2Col"/>), so
-/// forward is Y[F, m·P] = W[F, K] · cols, whose rows are the chunk's output planes; backward is
-/// dW = Σ_chunks dY[F, m·P] · colsᵀ (the chunk unrolled again) and dcols[K, m·P] = Wᵀ · dY, then col2im.
+/// parallel. A chunk of m images is unrolled into cols[K, m·P] (see <see cref="Im2Col"/>); forward is, per image,
+/// Y_i[F, P] = W[F, K] · cols[:, its P columns], written straight into the NCHW output with the bias (and a fused
+/// ReLU) in the GEMM's epilogue; backward is, per chunk, dW = Σ_chunks dY[F, m·P] · colsᵀ (the chunk unrolled
+/// again) and dcols[K, m·P] = Wᵀ · dY, then col2im.
 /// When the batch is a single chunk the GEMM itself gets the thread budget (its results do not depend on it either).
 /// Chunk boundaries do not depend on the thread count and the per-chunk weight gradients are added in chunk
 /// order, so results are bit-identical with 1 or many threads. The engine keeps no state: every buffer comes from
@@ -51,7 +52,6 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
             ChunkScratch(owner, ctx, part, chunkImages * p * k);
-            ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
@@ -63,11 +63,10 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             for (int part = from; part < to; part++)
             {
                 float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
-                float[] output = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), w, output, bias, relu, i0, i1, plan.GemmThreads);
+                    ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), w, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -94,7 +93,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] w, float[] yc, float[]? bias, bool relu, int i0, int i1, int threads)
+    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
         for (int i = i0; i < i1; i++)
@@ -102,30 +101,12 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             Im2Col.Unroll(g, xs, i, cols, q, (i - i0) * p);
         }
 
-        Gemm.Multiply(false, false, f, q, k, 1f, w, k, cols, q, 0f, yc, q, threads);
-
-        // Y[F, m·P] → NCHW, a contiguous plane at a time, adding the bias and applying a fused ReLU (the ReLU
-        // layer's own TensorPrimitives.Max, so the bits are the unfused ones).
+        // One GEMM per image over its P columns of the chunk: Y_i[F, P] is the image's NCHW output, written in
+        // place with the bias per output plane and a fused ReLU in the epilogue.
+        var activation = relu ? GemmActivation.ReLU : GemmActivation.None;
         for (int i = i0; i < i1; i++)
         {
-            for (int o = 0; o < f; o++)
-            {
-                var src = yc.AsSpan(o * q + (i - i0) * p, p);
-                var dst = ys.AsSpan((i * f + o) * p, p);
-                if (bias is null)
-                {
-                    src.CopyTo(dst);
-                }
-                else
-                {
-                    TensorPrimitives.Add(src, bias[o], dst);
-                }
-
-                if (relu)
-                {
-                    TensorPrimitives.Max(dst, 0f, dst);
-                }
-            }
+            Gemm.MultiplyAddRowBias(false, false, f, p, k, w, k, cols[((i - i0) * p)..], q, bias, activation, ys.AsSpan(i * f * p, f * p), p, threads);
         }
     }
 

@@ -104,6 +104,15 @@ internal static partial class Gemm
         MultiplyWithPath(ForcedPath, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, bias, activation);
     }
 
+    /// <summary><see cref="MultiplyAddBias"/> with one bias value per row of C (m values) instead of per column.</summary>
+    public static void MultiplyAddRowBias(
+        bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        ReadOnlySpan<float> rowBias, GemmActivation activation, Span<float> c, int ldc, int threads = 1)
+    {
+        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, rowBias, activation, biasPerRow: true);
+    }
+
     /// <summary>
     /// <see cref="Multiply"/> on an explicitly chosen kernel family (falling back to a narrower one when the
     /// hardware lacks it), so tests can cover every path without mutating <see cref="ForcedPath"/>; with an
@@ -113,12 +122,12 @@ internal static partial class Gemm
         GemmPath path, bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc, int threads = 1,
-        ReadOnlySpan<float> bias = default, GemmActivation activation = GemmActivation.None)
+        ReadOnlySpan<float> bias = default, GemmActivation activation = GemmActivation.None, bool biasPerRow = false)
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        if (!bias.IsEmpty && bias.Length != n)
+        if (!bias.IsEmpty && bias.Length != (biasPerRow ? m : n))
         {
-            throw new ArgumentException($"GEMM: the bias has {bias.Length} values for {n} columns of C.", nameof(bias));
+            throw new ArgumentException($"GEMM: the bias has {bias.Length} values for {(biasPerRow ? m : n)} {(biasPerRow ? "rows" : "columns")} of C.", nameof(bias));
         }
 
         if (m == 0 || n == 0)
@@ -132,7 +141,7 @@ internal static partial class Gemm
             ScaleC(m, n, beta, c, ldc);
             for (int i = 0; i < m; i++)
             {
-                ApplyEpilogue(c.Slice(i * ldc, n), bias, activation);
+                ApplyEpilogue(c.Slice(i * ldc, n), biasPerRow ? default : bias, biasPerRow && !bias.IsEmpty ? bias[i] : null, activation);
             }
 
             return;
@@ -160,6 +169,7 @@ internal static partial class Gemm
                 C = pc,
                 Ldc = ldc,
                 Bias = pbias,
+                BiasPerRow = biasPerRow,
                 Activation = activation,
             };
 
@@ -306,19 +316,26 @@ internal static partial class Gemm
             return;
         }
 
-        var bias = job.Bias == null ? default : new ReadOnlySpan<float>(job.Bias + c0, c1 - c0);
+        var bias = job.Bias == null || job.BiasPerRow ? default : new ReadOnlySpan<float>(job.Bias + c0, c1 - c0);
         for (int i = r0; i < r1; i++)
         {
-            ApplyEpilogue(new Span<float>(job.C + (nint)i * job.Ldc + c0, c1 - c0), bias, job.Activation);
+            float? rowBias = job.Bias != null && job.BiasPerRow ? job.Bias[i] : null;
+            ApplyEpilogue(new Span<float>(job.C + (nint)i * job.Ldc + c0, c1 - c0), bias, rowBias, job.Activation);
         }
     }
 
-    /// <summary>row = act(row + bias): the same element-wise operations as Dense's bias pass and ReLU's forward.</summary>
-    private static void ApplyEpilogue(Span<float> row, ReadOnlySpan<float> bias, GemmActivation activation)
+    /// <summary>row = act(row + bias + rowBias): the same element-wise operations as a separate bias pass
+    /// (Dense's per column, a convolution's per output plane) and ReLU's forward.</summary>
+    private static void ApplyEpilogue(Span<float> row, ReadOnlySpan<float> bias, float? rowBias, GemmActivation activation)
     {
         if (!bias.IsEmpty)
         {
             TensorPrimitives.Add(row, bias, row);
+        }
+
+        if (rowBias is float value)
+        {
+            TensorPrimitives.Add(row, value, row);
         }
 
         if (activation == GemmActivation.ReLU)
@@ -411,8 +428,10 @@ internal static partial class Gemm
         public float Alpha, Beta;
         public float* A, B, C;
 
-        /// <summary>Epilogue: a bias per column of C (null for none), then the activation.</summary>
+        /// <summary>Epilogue: a bias per column of C, or per row when <see cref="BiasPerRow"/> (null for none),
+        /// then the activation.</summary>
         public float* Bias;
+        public bool BiasPerRow;
         public GemmActivation Activation;
     }
 }

@@ -258,6 +258,22 @@ public class GemmTests
                     MemoryMarshal.Cast<float, int>(expected).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
                     $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the epilogue differs from separate passes (or wrote the padding)");
                 clamped += p.C.Count(v => v == 0f);
+
+                // The same with one bias per row (a convolution's bias per output plane).
+                float[] rowBias = Enumerable.Range(0, m).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                float[] expectedRows = (float[])p.C.Clone();
+                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, expectedRows, p.Ldc, threads);
+                for (int i = 0; i < m; i++)
+                {
+                    var row = expectedRows.AsSpan(i * p.Ldc, n);
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, rowBias[i], row);
+                    System.Numerics.Tensors.TensorPrimitives.Max(row, 0f, row);
+                }
+
+                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, p.C, p.Ldc, threads, rowBias, GemmActivation.ReLU, biasPerRow: true);
+                Assert.True(
+                    MemoryMarshal.Cast<float, int>(expectedRows).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
+                    $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the row-bias epilogue differs from separate passes");
             }
         }
 
@@ -269,6 +285,8 @@ public class GemmTests
     {
         var e = Assert.Throws<ArgumentException>(() => Gemm.MultiplyAddBias(false, false, 2, 3, 4, new float[8], 4, new float[12], 3, new float[2], GemmActivation.None, new float[6], 3));
         Assert.Contains("bias has 2 values for 3 columns", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Gemm.MultiplyAddRowBias(false, false, 2, 3, 4, new float[8], 4, new float[12], 3, new float[3], GemmActivation.None, new float[6], 3));
+        Assert.Contains("bias has 3 values for 2 rows", e.Message);
     }
 
     [Theory]
