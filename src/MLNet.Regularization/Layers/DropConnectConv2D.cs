@@ -132,9 +132,8 @@ public sealed class DropConnectConv2D : Layer
         }
 
         var mask = ctx.Buffer(this, 1, Weight.Value.Shape);
-        ctx.Rng.FillBernoulli(mask.Span, Rate, 1f);
         var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
-        TensorPrimitives.Multiply(Weight.Value.Span, mask.Span, effective.Span);
+        DropConnectDense.DrawMaskedWeights(ctx.Rng, Rate, Weight.Value.Data, mask.Data, effective.Data, ctx.Threads);
         Engine.Forward(this, x, effective.Data, 1f, bias, y, ctx);
         if (ctx.IsTraining)
         {
@@ -159,7 +158,7 @@ public sealed class DropConnectConv2D : Layer
         Engine.Backward(this, dy, x, _effective!.Data, Weight.Gradient.Data, _bias?.Gradient.Data, dx, ctx);
         if (_mask is not null)
         {
-            TensorPrimitives.Multiply(Weight.Gradient.Span, _mask.Span, Weight.Gradient.Span);
+            DropConnectDense.MaskGradient(Weight.Gradient.Data, _mask.Data, ctx.Threads);
         }
 
         return dx ?? dy;

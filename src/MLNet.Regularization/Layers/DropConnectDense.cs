@@ -119,7 +119,7 @@ public sealed class DropConnectDense : Layer
         {
             var mask = ctx.Buffer(this, 1, Weight.Value.Shape);
             var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
-            DrawMaskedWeights(ctx.Rng, ctx.Rng.Reserve(mask.Length), mask.Data, effective.Data, ctx.Threads);
+            DrawMaskedWeights(ctx.Rng, Rate, Weight.Value.Data, mask.Data, effective.Data, ctx.Threads);
             return ForwardEffective(x, mask, effective, y, ctx);
         }
 
@@ -153,8 +153,7 @@ public sealed class DropConnectDense : Layer
         var effective = Weight.Value;
         if (_mask is not null)
         {
-            StaticParallel.For(_mask.Length, ctx.Threads, (Weight.Gradient.Data, _mask.Data), static (s, from, to) =>
-                TensorPrimitives.Multiply(s.Item1.AsSpan(from, to - from), s.Item2.AsSpan(from, to - from), s.Item1.AsSpan(from, to - from)));
+            MaskGradient(Weight.Gradient.Data, _mask.Data, ctx.Threads);
             effective = ctx.Buffer(this, 2, Weight.Value.Shape);
         }
 
@@ -222,22 +221,32 @@ public sealed class DropConnectDense : Layer
         return ForwardEffective(x, mask, effective, y, ctx);
     }
 
-    /// <summary>The mask (1 kept, 0 dropped; counter start + i for weight i) and W ⊙ mask, in blocks small enough
-    /// for the mask to be read back from cache, split over the threads (the mask does not depend on the split).</summary>
-    private void DrawMaskedWeights(Rng rng, ulong start, float[] mask, float[] effective, int threads)
+    /// <summary>
+    /// A per-mini-batch DropConnect mask (1 kept, 0 dropped; weight i uses counter start + i of a range reserved
+    /// here, as <see cref="Rng.FillBernoulli(Span{float}, float, float)"/> would) and W ⊙ mask, in blocks small
+    /// enough for the mask to be read back from cache, split over the threads (the mask does not depend on the
+    /// split). Shared with <see cref="DropConnectConv2D"/>.
+    /// </summary>
+    internal static void DrawMaskedWeights(Rng rng, float rate, float[] weight, float[] mask, float[] effective, int threads)
     {
         const int Block = 4096;
-        StaticParallel.For(mask.Length, threads, (rng, start, Rate, mask, weight: Weight.Value.Data, effective), static (s, from, to) =>
+        ulong start = rng.Reserve(mask.Length);
+        StaticParallel.For(mask.Length, threads, (rng, start, rate, mask, weight, effective), static (s, from, to) =>
         {
             for (int b = from; b < to; b += Block)
             {
                 int n = Math.Min(Block, to - b);
                 var m = s.mask.AsSpan(b, n);
-                s.rng.FillBernoulli(m, s.Rate, 1f, s.start + (ulong)b);
+                s.rng.FillBernoulli(m, s.rate, 1f, s.start + (ulong)b);
                 TensorPrimitives.Multiply(s.weight.AsSpan(b, n), m, s.effective.AsSpan(b, n));
             }
         });
     }
+
+    /// <summary>dW ⊙= mask, split over the threads (shared with <see cref="DropConnectConv2D"/>).</summary>
+    internal static void MaskGradient(float[] gradient, float[] mask, int threads) =>
+        StaticParallel.For(mask.Length, threads, (gradient, mask), static (s, from, to) =>
+            TensorPrimitives.Multiply(s.gradient.AsSpan(from, to - from), s.mask.AsSpan(from, to - from), s.gradient.AsSpan(from, to - from)));
 
     private Tensor ForwardEffective(Tensor x, Tensor mask, Tensor effective, Tensor y, ForwardContext ctx)
     {
