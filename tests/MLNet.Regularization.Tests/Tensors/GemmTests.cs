@@ -243,37 +243,37 @@ public class GemmTests
             foreach (int threads in new[] { 1, 2 })
             {
                 var p = Problem.Create(rng, transA, transB, m, n, k, pad: 3);
-                float[] bias = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                float[] expected = (float[])p.C.Clone();
-                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, expected, p.Ldc, threads);
-                for (int i = 0; i < m; i++)
+
+                // One bias per column (Dense), then one per row (a convolution's bias per output plane).
+                foreach (bool perRow in new[] { false, true })
                 {
-                    var row = expected.AsSpan(i * p.Ldc, n);
-                    System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
-                    System.Numerics.Tensors.TensorPrimitives.Max(row, 0f, row);
+                    float[] bias = Enumerable.Range(0, perRow ? m : n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                    float[] expected = (float[])p.C.Clone();
+                    Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, expected, p.Ldc, threads);
+                    for (int i = 0; i < m; i++)
+                    {
+                        var row = expected.AsSpan(i * p.Ldc, n);
+                        if (perRow)
+                        {
+                            System.Numerics.Tensors.TensorPrimitives.Add(row, bias[i], row);
+                        }
+                        else
+                        {
+                            System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
+                        }
+
+                        System.Numerics.Tensors.TensorPrimitives.Max(row, 0f, row);
+                    }
+
+                    Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, p.C, p.Ldc, threads, bias, GemmActivation.ReLU, perRow);
+                    Assert.True(
+                        MemoryMarshal.Cast<float, int>(expected).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
+                        $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads} bias per {(perRow ? "row" : "column")}: the epilogue differs from separate passes (or wrote the padding)");
+                    if (!perRow)
+                    {
+                        clamped += p.C.Count(v => v == 0f);
+                    }
                 }
-
-                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, p.C, p.Ldc, threads, bias, GemmActivation.ReLU);
-                Assert.True(
-                    MemoryMarshal.Cast<float, int>(expected).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
-                    $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the epilogue differs from separate passes (or wrote the padding)");
-                clamped += p.C.Count(v => v == 0f);
-
-                // The same with one bias per row (a convolution's bias per output plane).
-                float[] rowBias = Enumerable.Range(0, m).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                float[] expectedRows = (float[])p.C.Clone();
-                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, expectedRows, p.Ldc, threads);
-                for (int i = 0; i < m; i++)
-                {
-                    var row = expectedRows.AsSpan(i * p.Ldc, n);
-                    System.Numerics.Tensors.TensorPrimitives.Add(row, rowBias[i], row);
-                    System.Numerics.Tensors.TensorPrimitives.Max(row, 0f, row);
-                }
-
-                Gemm.MultiplyWithPath(path, transA, transB, m, n, k, 1f, p.A, p.Lda, p.B, p.Ldb, 0f, p.C, p.Ldc, threads, rowBias, GemmActivation.ReLU, biasPerRow: true);
-                Assert.True(
-                    MemoryMarshal.Cast<float, int>(expectedRows).SequenceEqual(MemoryMarshal.Cast<float, int>(p.C)),
-                    $"{path} transA={transA} transB={transB} {m}x{n}x{k} threads={threads}: the row-bias epilogue differs from separate passes");
             }
         }
 
