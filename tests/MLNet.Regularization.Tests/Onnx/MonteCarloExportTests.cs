@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace MLNet.Regularization.Tests.Onnx;
 
 /// <summary>Monte Carlo exports of each dropout kind, sampled 200 times in one ONNX Runtime session each (and
-/// once more in a second session, to see what the seed does), all in one node process.</summary>
+/// once more in a second session, to see what the seed does), all in process.</summary>
 public sealed class MonteCarloFixture : IDisposable
 {
     public const int Runs = 200;

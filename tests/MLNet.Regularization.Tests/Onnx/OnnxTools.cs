@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tests.Data;
 using MLNet.Regularization.Training;
@@ -12,13 +13,13 @@ namespace MLNet.Regularization.Tests.Onnx;
 internal sealed record OrtJob(string Model, float[] Input, int[] Shape, string InputName, string[] Outputs, int Runs = 1);
 
 /// <summary>
-/// The external tools of the export tests: the real ONNX Runtime (npm onnxruntime-node, driven by ort_run.js) and
-/// the official ONNX checker (Debian python3-onnx, driven by onnx_check.py). Both are installed by
-/// <c>./build.sh setup</c>; when they are missing the tests fail saying so, never skip.
+/// The external tools of the export tests: the real ONNX Runtime (the Microsoft.ML.OnnxRuntime package, run in
+/// process through its C# API) and the official ONNX checker (Debian python3-onnx, driven by onnx_check.py).
+/// <c>./build.sh setup</c> installs the checker; when it is missing the tests fail saying so, never skip.
 /// </summary>
 internal static class OnnxTools
 {
-    private const string SetupHint = "run ./build.sh setup in the repository root (it installs Debian python3-onnx and npm onnxruntime-node into tools/onnxruntime)";
+    private const string SetupHint = "run ./build.sh setup in the repository root (it installs Debian python3-onnx)";
 
     private static readonly Lazy<string> Root = new(FindRepositoryRoot);
 
@@ -27,30 +28,40 @@ internal static class OnnxTools
 
     private static string ScriptFolder => Path.Combine(RepositoryRoot, "tests", "MLNet.Regularization.Tests", "Onnx");
 
-    private static string OnnxRuntimeModule => Path.Combine(RepositoryRoot, "tools", "onnxruntime", "node_modules", "onnxruntime-node");
-
-    /// <summary>Runs every job in one node process; returns, per job, each output's bytes (all runs concatenated).</summary>
+    /// <summary>Runs every job in ONNX Runtime, one session per job created once (so repeated Monte Carlo runs
+    /// sample from one session, as a user's would), one thread per session; returns, per job, each output's raw
+    /// tensor bytes (float32 or int64, all runs concatenated).</summary>
     public static IReadOnlyList<Dictionary<string, byte[]>> RunOnnxRuntime(IReadOnlyList<OrtJob> jobs, string workFolder)
     {
-        if (!File.Exists(Path.Combine(OnnxRuntimeModule, "package.json")))
+        _ = workFolder;
+        var results = new List<Dictionary<string, byte[]>>();
+        foreach (var job in jobs)
         {
-            Assert.Fail($"ONNX Runtime for node is missing ({OnnxRuntimeModule}): {SetupHint}.");
+            using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+            using var session = new InferenceSession(job.Model, options);
+            var chunks = job.Outputs.ToDictionary(o => o, _ => new List<byte>());
+            using var input = OrtValue.CreateTensorValueFromMemory(job.Input, job.Shape.Select(d => (long)d).ToArray());
+            for (int run = 0; run < job.Runs; run++)
+            {
+                using var outputs = session.Run(new RunOptions(), [job.InputName], [input], job.Outputs);
+                for (int i = 0; i < job.Outputs.Length; i++)
+                {
+                    var value = outputs[i];
+                    var type = value.GetTensorTypeAndShape().ElementDataType;
+                    byte[] bytes = type switch
+                    {
+                        TensorElementType.Float => MemoryMarshal.AsBytes(value.GetTensorDataAsSpan<float>()).ToArray(),
+                        TensorElementType.Int64 => MemoryMarshal.AsBytes(value.GetTensorDataAsSpan<long>()).ToArray(),
+                        _ => throw new InvalidOperationException($"output '{job.Outputs[i]}' of {job.Model} is {type}, not float32 or int64."),
+                    };
+                    chunks[job.Outputs[i]].AddRange(bytes);
+                }
+            }
+
+            results.Add(chunks.ToDictionary(c => c.Key, c => c.Value.ToArray()));
         }
 
-        var manifest = new List<object>();
-        for (int i = 0; i < jobs.Count; i++)
-        {
-            var job = jobs[i];
-            string input = Path.Combine(workFolder, $"job{i}.in.bin");
-            File.WriteAllBytes(input, MemoryMarshal.AsBytes(job.Input.AsSpan()).ToArray());
-            manifest.Add(new { model = job.Model, input, inputName = job.InputName, shape = job.Shape, runs = job.Runs, outputs = job.Outputs, @out = Path.Combine(workFolder, $"job{i}.out") });
-        }
-
-        string manifestPath = Path.Combine(workFolder, "manifest.json");
-        File.WriteAllText(manifestPath, JsonSerializer.Serialize(new { jobs = manifest }));
-        var (exit, stdout, stderr) = Run("node", [Path.Combine(ScriptFolder, "ort_run.js"), OnnxRuntimeModule, manifestPath], "node (Node.js)");
-        Assert.True(exit == 0, $"ONNX Runtime failed (exit {exit}):\n{stderr}\n{stdout}");
-        return jobs.Select((job, i) => job.Outputs.ToDictionary(o => o, o => File.ReadAllBytes(Path.Combine(workFolder, $"job{i}.out.{o}.bin")))).ToList();
+        return results;
     }
 
     /// <summary>Runs onnx.checker.check_model(full_check=True) on every model in one python process; returns
@@ -141,7 +152,7 @@ internal static class OnnxTools
 
 /// <summary>
 /// Exports a set of trained models once, then runs all of them through the ONNX checker (one python process) and
-/// ONNX Runtime (one node process). The parity fixtures derive from it and describe only their cases.
+/// ONNX Runtime (in process). The parity fixtures derive from it and describe only their cases.
 /// </summary>
 public abstract class ExportedModelsFixture : IDisposable
 {
