@@ -25,6 +25,14 @@ namespace MLNet.Regularization.Experiments;
 /// <c>Dropout(dropout)</c> or <c>GaussianDropout(gaussianDropout)</c>; finally <c>Dense(outputs)</c> without
 /// regularization. Batch norm sits before the activation, as in Ioffe &amp; Szegedy (2015); dropout after it, as
 /// in Srivastava et al. (2014). Layers with rate 0 are left out.</para>
+/// <para>Any other sequential network, convolutional ones included, is a <see cref="Layers"/> list instead of
+/// <c>hidden</c> and its regularizers:</para>
+/// <code>
+/// { "layers": [ { "type": "conv2d", "filters": 32, "kernel": 3, "padding": "same" }, { "type": "batchnorm" },
+///               { "type": "relu" }, { "type": "maxpool2d" }, { "type": "flatten" },
+///               { "type": "dense", "units": 128 }, { "type": "relu" }, { "type": "dropout", "rate": 0.5 } ],
+///   "training": { "epochs": 10 } }
+/// </code>
 /// </remarks>
 public sealed class ModelSpec
 {
@@ -56,12 +64,33 @@ public sealed class ModelSpec
     /// (default 0: none).</summary>
     public float GaussianDropout { get; set; }
 
+    /// <summary>The network as an explicit list of layers (see <see cref="LayerSpec"/>), for convolutional and other
+    /// architectures; the output layer is added after it. When set, <see cref="Hidden"/>, <see cref="Activation"/>
+    /// and the per-layer regularizers above must keep their defaults. Default null (a perceptron from <see cref="Hidden"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public LayerSpec[]? Layers { get; set; }
+
+    /// <summary>True when <see cref="Layers"/> holds convolutional or pooling layers, so the input must be images
+    /// ([C, H, W] examples).</summary>
+    [JsonIgnore]
+    public bool IsConvolutional => Layers is { } layers && LayerSpec.IsConvolutional(layers);
+
     /// <summary>The training settings.</summary>
     public TrainingSpec Training { get; set; } = new();
 
     /// <summary>Throws <see cref="ArgumentException"/> with a message that names the first invalid setting.</summary>
     public void Validate()
     {
+        if (Layers is not null)
+        {
+            if (Hidden is not [128] || Activation != "relu" || Dropout != 0 || InputDropout != 0 || DropConnect != 0 || BatchNorm || GaussianDropout != 0)
+            {
+                throw new ArgumentException("'layers' lists the whole network: leave out 'hidden', 'activation', 'dropout', 'inputDropout', 'dropConnect', 'batchNorm' and 'gaussianDropout' (put those layers into the list instead).", nameof(Layers));
+            }
+
+            LayerSpec.ValidateList(Layers);
+        }
+
         if (Hidden is null || Hidden.Length == 0)
         {
             throw new ArgumentException("'hidden' must list at least one hidden layer size, such as [128] or [256, 128].", nameof(Hidden));
@@ -111,6 +140,11 @@ public sealed class ModelSpec
         if (outputs < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(outputs), outputs, "the output layer needs at least one unit.");
+        }
+
+        if (Layers is not null)
+        {
+            return Network.Sequential([.. Layers.Select(l => l.Create()), new Dense(outputs)]);
         }
 
         var init = Activation is "tanh" or "sigmoid" ? WeightInit.GlorotUniform : WeightInit.HeUniform;
@@ -175,7 +209,9 @@ public sealed class ModelSpec
 
     /// <summary>A short description of the architecture and regularizers, such as
     /// <c>256-128 relu, in-dropout 0.2, dropout 0.5, BN</c>.</summary>
-    public string Describe() => $"{string.Join("-", Hidden ?? [])} {Activation}" + (RegularizerParts() is { Count: > 0 } parts ? ", " + string.Join(", ", parts) : "");
+    public string Describe() => Layers is not null
+        ? string.Join(" → ", Layers.Select(l => l?.Describe() ?? "null")) + (Training?.DescribeRegularization() is { Length: > 0 } t ? ", " + t : "")
+        : $"{string.Join("-", Hidden ?? [])} {Activation}" + (RegularizerParts() is { Count: > 0 } parts ? ", " + string.Join(", ", parts) : "");
 
     /// <summary>The regularizers alone, such as <c>in-dropout 0.2, BN, dropout 0.5, max-norm 3</c>, or
     /// <c>no regularization</c>.</summary>
@@ -227,6 +263,7 @@ public sealed class ModelSpec
     {
         var copy = (ModelSpec)MemberwiseClone();
         copy.Hidden = (int[])(Hidden ?? []).Clone();
+        copy.Layers = Layers?.Select(l => l?.Clone()!).ToArray();
         copy.Training = Training?.Clone()!;
         return copy;
     }
@@ -543,6 +580,20 @@ internal static class SpecJson
             {
                 CheckNames(property.Value, info.PropertyType, source, $"{prefix}{property.Name}.");
             }
+            else if (info.PropertyType.IsArray && info.PropertyType.GetElementType() is { IsClass: true } itemType && itemType != typeof(string)
+                     && property.Value.ValueKind == JsonValueKind.Array)
+            {
+                int index = 0;
+                foreach (var item in property.Value.EnumerateArray())
+                {
+                    if (item.ValueKind == JsonValueKind.Object)
+                    {
+                        CheckNames(item, itemType, source, $"{prefix}{property.Name}[{index}].");
+                    }
+
+                    index++;
+                }
+            }
         }
     }
 
@@ -574,6 +625,7 @@ internal static class SpecJson
             : current == typeof(bool) ? "true or false"
             : current == typeof(string) ? "a string"
             : current == typeof(int[]) ? "an array of integers, such as [256, 128]"
+            : current == typeof(LayerSpec[]) ? "an array of layer objects, such as [{\"type\": \"dense\", \"units\": 128}]"
             : "an object";
         return what + orNull;
     }
