@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.Regularization.Data;
@@ -15,7 +16,7 @@ internal static class DataViewReader
     public static (DataViewSchema.Column Column, int Width) FeatureColumn(DataViewSchema schema, string name, string what = "training data")
     {
         var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException("input", $"features column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException("input", $"features column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
         if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single)
         {
             throw new ArgumentException($"features column '{name}' must be a vector of Single (float), but it is {column.Type}; use Concatenate / ConvertType to build one.", "input");
@@ -33,10 +34,10 @@ internal static class DataViewReader
     public static DataViewSchema.Column LabelColumn(DataViewSchema schema, string name, TaskKind task, string what = "training data")
     {
         var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException("input", $"label column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            ?? throw new ArgumentOutOfRangeException("input", $"label column '{name}' was not found in the {what}; columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
         bool fits = task switch
         {
-            TaskKind.Multiclass => column.Type is KeyDataViewType { Count: > 1 },
+            TaskKind.Multiclass => column.Type is KeyDataViewType { Count: > 1 and <= int.MaxValue },
             TaskKind.Binary => column.Type == BooleanDataViewType.Instance,
             _ => column.Type == NumberDataViewType.Single,
         };
@@ -54,16 +55,17 @@ internal static class DataViewReader
         return column;
     }
 
-    /// <summary>Reads every row into a <see cref="Dataset"/> for <paramref name="task"/>.</summary>
-    public static Dataset Read(IDataView data, RegularizedNetworkOptions options, TaskKind task, string what = "training data")
+    /// <summary>Reads every row into a <see cref="Dataset"/> for <paramref name="task"/>, each example shaped
+    /// <paramref name="sampleShape"/> (whose product is the features column's width).</summary>
+    public static Dataset Read(IDataView data, string featureColumnName, string labelColumnName, TaskKind task, int[] sampleShape, string what = "training data")
     {
-        var (featureColumn, width) = FeatureColumn(data.Schema, options.FeatureColumnName, what);
-        var labelColumn = LabelColumn(data.Schema, options.LabelColumnName, task, what);
+        var (featureColumn, width) = FeatureColumn(data.Schema, featureColumnName, what);
+        var labelColumn = LabelColumn(data.Schema, labelColumnName, task, what);
 
         var features = new List<float>();
         var classLabels = new List<int>();
         var targets = new List<float>();
-        using var cursor = data.GetRowCursor(new[] { featureColumn, labelColumn });
+        using var cursor = data.GetRowCursor([featureColumn, labelColumn]);
         var getFeatures = cursor.GetGetter<VBuffer<float>>(featureColumn);
         ValueGetter<uint>? getKey = task == TaskKind.Multiclass ? cursor.GetGetter<uint>(labelColumn) : null;
         ValueGetter<bool>? getBool = task == TaskKind.Binary ? cursor.GetGetter<bool>(labelColumn) : null;
@@ -118,34 +120,61 @@ internal static class DataViewReader
         float[] x = [.. features];
         return task switch
         {
-            TaskKind.Multiclass => Dataset.ForClassification(x, [width], [.. classLabels], (int)((KeyDataViewType)labelColumn.Type).Count, KeyNames(labelColumn)),
-            TaskKind.Binary => Dataset.ForBinary(x, [width], [.. classLabels], ["false", "true"]),
-            _ => Dataset.ForRegression(x, [width], [.. targets]),
+            // Class k of the network is key k + 1 of the label, whatever order the keys were made in (ByValue,
+            // ByOccurrence or a key type of the user's own), so Score's slot k and PredictedLabel's key k + 1 agree
+            // with the label column.
+            TaskKind.Multiclass => Dataset.ForClassification(x, sampleShape, [.. classLabels], (int)((KeyDataViewType)labelColumn.Type).Count, KeyNames(labelColumn)),
+            TaskKind.Binary => Dataset.ForBinary(x, sampleShape, [.. classLabels], ["false", "true"]),
+            _ => Dataset.ForRegression(x, sampleShape, [.. targets]),
         };
     }
 
-    /// <summary>The key's values as text (the <c>KeyValues</c> annotation), or null when the key has none.</summary>
+    /// <summary>Reads the features column alone as a [rows, width] tensor, in row order.</summary>
+    public static Tensor ReadFeatures(IDataView data, string featureColumnName, string what = "data")
+    {
+        var (column, width) = FeatureColumn(data.Schema, featureColumnName, what);
+        var values = new List<float>();
+        using var cursor = data.GetRowCursor([column]);
+        var getter = cursor.GetGetter<VBuffer<float>>(column);
+        VBuffer<float> row = default;
+        int rows = 0;
+        while (cursor.MoveNext())
+        {
+            getter(ref row);
+            foreach (float value in row.DenseValues())
+            {
+                values.Add(value);
+            }
+
+            rows++;
+        }
+
+        return new Tensor([.. values], rows, width);
+    }
+
+    /// <summary>The key's values as text (the <c>KeyValues</c> annotation, any item type, written with the invariant
+    /// culture), or null when the key has none.</summary>
     public static IReadOnlyList<string>? KeyNames(DataViewSchema.Column key)
     {
-        if (key.Annotations.Schema.GetColumnOrNull(KeyValuesKind) is not { } annotation
-            || annotation.Type is not VectorDataViewType valuesType)
+        if (key.Annotations.Schema.GetColumnOrNull(KeyValuesKind) is not { Type: VectorDataViewType valuesType })
         {
             return null;
         }
 
-        var names = new List<string>();
-        if (valuesType.ItemType is TextDataViewType)
+        var method = typeof(DataViewReader).GetMethod(nameof(KeyValuesAsText), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(valuesType.ItemType.RawType);
+        return (IReadOnlyList<string>)method.Invoke(null, [key])!;
+    }
+
+    private static List<string> KeyValuesAsText<T>(DataViewSchema.Column key)
+    {
+        VBuffer<T> values = default;
+        key.Annotations.GetValue(KeyValuesKind, ref values);
+        return values.DenseValues().Select(v => v switch
         {
-            VBuffer<ReadOnlyMemory<char>> values = default;
-            key.Annotations.GetValue(KeyValuesKind, ref values);
-            foreach (var value in values.DenseValues())
-            {
-                names.Add(value.ToString());
-            }
-
-            return names;
-        }
-
-        return null;
+            ReadOnlyMemory<char> text => text.ToString(),
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => v?.ToString() ?? "",
+        }).ToList();
     }
 }

@@ -1,32 +1,35 @@
+using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms;
 using MLNet.Regularization.Data;
-using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Training;
 
 namespace MLNet.Regularization.MLNet;
 
 /// <summary>
-/// Trains a regularized network on an IDataView (multiclass, binary or regression). <see cref="Fit"/> reads the
-/// features and label columns into a <see cref="Dataset"/>, trains natively in C# with the engine's
-/// <see cref="Trainer"/>, exports the model to ONNX in memory and returns an ONNX-backed
-/// <see cref="RegularizedNetworkTransformer"/> producing ML.NET's conventional columns: multiclass <c>Score</c>
-/// (class probabilities) and <c>PredictedLabel</c> (a key with the label's key values), binary <c>Score</c>
-/// (logit), <c>Probability</c> and <c>PredictedLabel</c> (Boolean), regression <c>Score</c>.
+/// Trains a regularized network on an IDataView (multiclass, binary or regression), as ML.NET's own trainers do:
+/// in the caller's MLContext (its seed, its log, its cancellation). <see cref="Fit(IDataView)"/> reads the features
+/// and label columns into the engine's <see cref="Dataset"/>, trains natively in C# with the engine's
+/// <see cref="Trainer"/>, exports the model to ONNX in memory and returns a <see cref="RegularizedNetworkTransformer"/>
+/// producing ML.NET's conventional columns: multiclass <c>Score</c> (class probabilities, in the label's key order)
+/// and <c>PredictedLabel</c> (the label's key type), binary <c>Score</c> (logit), <c>Probability</c> and
+/// <c>PredictedLabel</c> (Boolean), regression <c>Score</c>.
 /// </summary>
 public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkTransformer>
 {
-    private readonly MLContext _mlContext;
+    private const string Component = "RegularizedNetwork";
+
+    private readonly MLContextBridge _context;
     private readonly RegularizedNetworkOptions _options;
 
-    internal RegularizedNetworkEstimator(MLContext mlContext, RegularizedNetworkOptions options, TaskKind task)
+    internal RegularizedNetworkEstimator(MLContextBridge context, RegularizedNetworkOptions options, TaskKind task)
     {
-        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentException.ThrowIfNullOrEmpty(options.FeatureColumnName, nameof(options.FeatureColumnName));
-        ArgumentException.ThrowIfNullOrEmpty(options.LabelColumnName, nameof(options.LabelColumnName));
-        options.ToTrainerOptions().Validate();
-        _mlContext = mlContext;
+        options.Validate();
+        _context = context;
         _options = options;
         Task = task;
     }
@@ -37,103 +40,161 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
     /// <summary>The options this estimator trains with.</summary>
     public RegularizedNetworkOptions Options => _options;
 
-    /// <inheritdoc />
-    public RegularizedNetworkTransformer Fit(IDataView input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        var train = DataViewReader.Read(input, _options, Task);
-        var validation = _options.ValidationData is null ? null : DataViewReader.Read(_options.ValidationData, _options, Task, "validation data");
-        if (validation is not null && Task == TaskKind.Multiclass && validation.ClassCount != train.ClassCount)
-        {
-            throw new ArgumentException($"the validation label has {validation.ClassCount} key values, the training label {train.ClassCount}; map both with the same MapValueToKey transformer.");
-        }
+    /// <summary>Trains on <paramref name="input"/>, validating on <see cref="RegularizedNetworkOptions.ValidationData"/>
+    /// when it is set.</summary>
+    public RegularizedNetworkTransformer Fit(IDataView input) => Fit(input, _options.ValidationData);
 
+    /// <summary>
+    /// Trains on <paramref name="trainData"/> and scores <paramref name="validationData"/> after every epoch (early
+    /// stopping, history), as ML.NET's <c>Fit(trainData, validationData)</c> trainers do. The validation rows may be
+    /// transformed like the training rows, or raw pipeline input: when they lack the features column they are run
+    /// through the transforms that produced <paramref name="trainData"/>.
+    /// </summary>
+    public RegularizedNetworkTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var (featureColumn, _) = DataViewReader.FeatureColumn(trainData.Schema, _options.FeatureColumnName);
+        var labelColumn = DataViewReader.LabelColumn(trainData.Schema, _options.LabelColumnName, Task);
+        int[] shape = InputLayout.Resolve(featureColumn, _options.InputShape, _options.IsConvolutional);
+        var train = DataViewReader.Read(trainData, _options.FeatureColumnName, _options.LabelColumnName, Task, shape);
+        var validation = validationData is null ? null : ReadValidation(trainData, validationData, labelColumn, shape);
+
+        int seed = _options.Seed ?? _context.DrawSeed(Component);
         int outputs = Task == TaskKind.Multiclass ? train.ClassCount : 1;
-        var trainer = new Trainer(_options.ToTrainerOptions());
-        var model = trainer.Fit(_options.BuildNetwork(outputs), train, validation, _options.Progress);
-        return CreateTransformer(_mlContext, model, input, _options.FeatureColumnName, _options.LabelColumnName);
-    }
+        var trainerOptions = _options.ToTrainerOptions(seed);
+        using var channel = _context.StartChannel(Component);
+        channel.Info(MessageSensitivity.None, Invariant($"training {Task.ToString().ToLowerInvariant()} network on {train.Count:N0} rows ({Shape(shape)} features{(validation is null ? "" : $", {validation.Count:N0} validation rows")}), seed {seed}: {trainerOptions.Describe()}"));
+        var progress = new EpochLog(channel, trainerOptions.Epochs, _options.Progress);
 
-    /// <summary>Wraps a trained engine model as an ML.NET transformer reading <paramref name="featureColumnName"/>.</summary>
-    internal static RegularizedNetworkTransformer CreateTransformer(MLContext mlContext, TrainedModel model, IDataView input, string featureColumnName, string? labelColumnName)
-    {
-        var onnx = OnnxExporter.ExportToBytes(model, new OnnxExportOptions { InputName = featureColumnName });
-        var label = labelColumnName is null ? null : input.Schema.GetColumnOrNull(labelColumnName);
-        // Fitting these reads no rows: the ONNX model is trained and the key mapping's dictionary is given.
-        var chain = ScoringPipeline(mlContext, model, onnx, label).Fit(input);
-        return new RegularizedNetworkTransformer(chain, model, onnx, featureColumnName);
-    }
-
-    /// <summary>The ML.NET estimators that score <paramref name="onnx"/>: ApplyOnnxModel on the rewritten graph, then
-    /// (multiclass) the class index mapped to the key <c>PredictedLabel</c>.</summary>
-    internal static EstimatorChain<ITransformer> ScoringPipeline(MLContext mlContext, TrainedModel model, byte[] onnx, DataViewSchema.Column? label)
-    {
-        var (scoringBytes, _) = OnnxScoringGraph.Rewrite(onnx, model.Task, model.ProbabilityWidth);
-        var chain = new EstimatorChain<ITransformer>().Append((IEstimator<ITransformer>)mlContext.Transforms.ApplyOnnxModel(new MemoryStream(scoringBytes)));
-        string[] intermediate;
-        switch (model.Task)
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(_options.CancellationToken);
+        using var watch = new Timer(_ => { if (_context.IsCanceled) { cancellation.Cancel(); } }, null, 0, 50);
+        var model = new Trainer(trainerOptions).Fit(_options.BuildNetwork(outputs), train, validation, progress, cancellation.Token);
+        if (cancellation.IsCancellationRequested || model.History.StopReason == StopReason.Cancelled)
         {
-            case TaskKind.Multiclass:
-                chain = chain.Append(ScalarColumns.Multiclass(mlContext)).Append(PredictedLabelMapping(mlContext, label, model));
-                intermediate = [OnnxScoringGraph.PredictedIndex, OnnxScoringGraph.Prefix + "PredictedIndexScalar"];
-                break;
-            case TaskKind.Binary:
-                chain = chain.Append(ScalarColumns.Binary(mlContext));
-                intermediate = [OnnxScoringGraph.Score, OnnxScoringGraph.Probability, OnnxScoringGraph.PredictedLabel];
-                break;
-            default:
-                chain = chain.Append(ScalarColumns.Regression(mlContext));
-                intermediate = [OnnxScoringGraph.Score];
-                break;
+            channel.Info(MessageSensitivity.None, Invariant($"training cancelled after {model.History.Epochs.Count} epoch(s)"));
+            throw new OperationCanceledException($"training of the regularized network was cancelled after {model.History.Epochs.Count} epoch(s).", cancellation.Token);
         }
 
-        chain = chain.Append((IEstimator<ITransformer>)mlContext.Transforms.DropColumns(intermediate));
-        return chain;
+        channel.Info(MessageSensitivity.None, Invariant($"finished ({model.History.StopReason}): kept the weights of epoch {model.History.ModelEpoch} of {model.History.Epochs.Count}, {model.History.TotalSeconds:F1} s"));
+        return CreateTransformer(_context, model, trainData, _options.FeatureColumnName, labelColumn.Annotations);
+    }
+
+    private Dataset ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
+    {
+        var data = validationData;
+        if (data.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
+        {
+            data = _context.ApplyUpstreamTransforms(trainData, validationData);
+            if (data.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
+            {
+                throw new ArgumentException(
+                    $"features column '{_options.FeatureColumnName}' was not found in the validation data, even after running it through the transforms that made the training data; columns: {string.Join(", ", validationData.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
+                    "Pass validation rows with the pipeline's input columns, or rows transformed like the training data.", nameof(validationData));
+            }
+        }
+
+        var validationLabel = DataViewReader.LabelColumn(data.Schema, _options.LabelColumnName, Task, "validation data");
+        if (Task == TaskKind.Multiclass)
+        {
+            var trainNames = DataViewReader.KeyNames(trainLabel);
+            var validationNames = DataViewReader.KeyNames(validationLabel);
+            if (((KeyDataViewType)validationLabel.Type).Count != ((KeyDataViewType)trainLabel.Type).Count
+                || (trainNames is not null && validationNames is not null && !trainNames.SequenceEqual(validationNames)))
+            {
+                throw new ArgumentException(
+                    $"the validation label's keys ({Keys(validationLabel)}) differ from the training label's ({Keys(trainLabel)}): map both with the same fitted MapValueToKey transformer, or pass raw validation rows.", nameof(validationData));
+            }
+        }
+
+        var (featureColumn, _) = DataViewReader.FeatureColumn(data.Schema, _options.FeatureColumnName, "validation data");
+        InputLayout.Check(featureColumn, shape);
+        return DataViewReader.Read(data, _options.FeatureColumnName, _options.LabelColumnName, Task, shape, "validation data");
+    }
+
+    /// <summary>Wraps a trained engine model as an ML.NET transformer reading <paramref name="featureColumnName"/>;
+    /// <paramref name="label"/> holds the training label's key values (multiclass), if it has them.</summary>
+    internal static RegularizedNetworkTransformer CreateTransformer(MLContextBridge context, TrainedModel model, IDataView input, string featureColumnName, DataViewSchema.Annotations? label)
+    {
+        var annotations = new ScoreAnnotations(model.Task, label);
+        // Fitting these reads no rows: the ONNX model is trained and the key mapping's dictionary is given.
+        var scorer = ScoringPipeline(context.Transforms, model, featureColumnName, annotations.LabelKeyValues).Fit(input);
+        return new RegularizedNetworkTransformer(scorer, model, featureColumnName, annotations);
     }
 
     /// <summary>
-    /// Maps the predicted class index (Int64) to a key whose values are the label's key values in the label's key
-    /// order, so <c>MapKeyToValue("PredictedLabel")</c> gives back the original label values. ML.NET's own
-    /// <c>MapValue(..., treatValuesAsKeyType: true)</c> does it and saves with the model.
+    /// The ML.NET estimators that score <paramref name="model"/>: ApplyOnnxModel on the scoring graph, the one-value
+    /// vectors turned into scalars and, for multiclass, the class index mapped to <c>PredictedLabel</c>: a key whose
+    /// key k + 1 is the label's key k + 1 (the label's values, in the label's order, whatever ordinality made them),
+    /// so evaluators compare like with like and <c>MapKeyToValue</c> gives back the label's own values and type.
     /// </summary>
-    private static IEstimator<ITransformer> PredictedLabelMapping(MLContext mlContext, DataViewSchema.Column? label, TrainedModel model)
+    internal static EstimatorChain<ITransformer> ScoringPipeline(TransformsCatalog transforms, TrainedModel model, string featureColumnName, DataViewSchema.Annotations? labelKeyValues)
     {
-        const string output = "PredictedLabel";
-        if (label is { } column
-            && column.Annotations.Schema.GetColumnOrNull(DataViewReader.KeyValuesKind) is { Type: VectorDataViewType { ItemType: var itemType } })
+        var (bytes, outputs) = OnnxScoringGraph.Build(model, featureColumnName, labelKeyValues is not null);
+        var chain = new EstimatorChain<ITransformer>().Append((IEstimator<ITransformer>)transforms.ApplyOnnxModel(outputs, [featureColumnName], new MemoryStream(bytes)));
+        var intermediate = outputs.Where(o => o.StartsWith(OnnxScoringGraph.Prefix, StringComparison.Ordinal)).ToList();
+        switch (model.Task)
         {
-            if (itemType is TextDataViewType)
-            {
-                VBuffer<ReadOnlyMemory<char>> names = default;
-                column.Annotations.GetValue(DataViewReader.KeyValuesKind, ref names);
-                var pairs = names.DenseValues().Select((v, i) => new KeyValuePair<long, string>(i, v.ToString()));
-                return (IEstimator<ITransformer>)mlContext.Transforms.Conversion.MapValue(output, pairs, OnnxScoringGraph.Prefix + "PredictedIndexScalar", treatValuesAsKeyType: true);
-            }
-
-            var method = typeof(RegularizedNetworkEstimator).GetMethod(nameof(TypedMapping), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
-                .MakeGenericMethod(itemType.RawType);
-            return (IEstimator<ITransformer>)method.Invoke(null, [mlContext, column, output])!;
+            case TaskKind.Multiclass:
+                chain = chain.Append(ScalarColumns.Multiclass(transforms));
+                intermediate.Add(ScalarColumns.PredictedIndexScalar);
+                chain = chain.Append(PredictedLabelMapping(transforms, labelKeyValues, model.ClassCount, intermediate));
+                break;
+            case TaskKind.Binary:
+                chain = chain.Append(ScalarColumns.Binary(transforms));
+                break;
+            default:
+                chain = chain.Append(ScalarColumns.Regression(transforms));
+                break;
         }
 
-        var classNames = model.ClassNames ?? Enumerable.Range(0, model.ClassCount).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        return (IEstimator<ITransformer>)mlContext.Transforms.Conversion.MapValue(output, classNames.Select((v, i) => new KeyValuePair<long, string>(i, v)), OnnxScoringGraph.Prefix + "PredictedIndexScalar", treatValuesAsKeyType: true);
+        return chain.Append((IEstimator<ITransformer>)transforms.DropColumns([.. intermediate]));
     }
 
-    private static IEstimator<ITransformer> TypedMapping<T>(MLContext mlContext, DataViewSchema.Column label, string output)
+    /// <summary>Class index (Int64) → the label's value of that class → a key made from the label's values in key
+    /// order (<c>keyData</c>, by occurrence), which reproduces the label's key type exactly. A label key without
+    /// values gets keys from the class indices 0..K−1.</summary>
+    private static IEstimator<ITransformer> PredictedLabelMapping(TransformsCatalog transforms, DataViewSchema.Annotations? labelKeyValues, int classCount, List<string> intermediate)
     {
-        VBuffer<T> values = default;
-        label.Annotations.GetValue(DataViewReader.KeyValuesKind, ref values);
-        var pairs = values.DenseValues().Select((v, i) => new KeyValuePair<long, T>(i, v)).ToList();
-        return (IEstimator<ITransformer>)mlContext.Transforms.Conversion.MapValue(output, pairs, OnnxScoringGraph.Prefix + "PredictedIndexScalar", treatValuesAsKeyType: true);
+        const string output = "PredictedLabel";
+        if (labelKeyValues is null)
+        {
+            var indices = new KeyData<long>(Enumerable.Range(0, classCount).Select(i => (long)i).ToArray()).ToDataView();
+            return transforms.Conversion.MapValueToKey(output, ScalarColumns.PredictedIndexScalar, keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByOccurrence, keyData: indices);
+        }
+
+        var itemType = ((VectorDataViewType)labelKeyValues.Schema[DataViewReader.KeyValuesKind].Type).ItemType.RawType;
+        var method = typeof(RegularizedNetworkEstimator).GetMethod(nameof(TypedLabelMapping), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        var valueType = itemType == typeof(ReadOnlyMemory<char>) ? typeof(string) : itemType;
+        intermediate.Add(PredictedValue);
+        return (IEstimator<ITransformer>)method.MakeGenericMethod(itemType, valueType).Invoke(null, [transforms, labelKeyValues, output])!;
+    }
+
+    private const string PredictedValue = OnnxScoringGraph.Prefix + "PredictedValue";
+
+    private static IEstimator<ITransformer> TypedLabelMapping<TItem, TValue>(TransformsCatalog transforms, DataViewSchema.Annotations labelKeyValues, string output)
+    {
+        VBuffer<TItem> values = default;
+        labelKeyValues.GetValue(DataViewReader.KeyValuesKind, ref values);
+        var typed = values.DenseValues().Select(v => (TValue)(object)(v is ReadOnlyMemory<char> text ? text.ToString() : v!)).ToArray();
+        if (typed.Distinct().Count() != typed.Length)
+        {
+            throw new ArgumentException("the label's key values are not distinct, so predicted classes cannot be mapped back to them.", "input");
+        }
+
+        var pairs = typed.Select((v, i) => new KeyValuePair<long, TValue>(i, v));
+        return transforms.Conversion.MapValue(PredictedValue, pairs, ScalarColumns.PredictedIndexScalar)
+            .Append(transforms.Conversion.MapValueToKey(output, PredictedValue, keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByOccurrence, keyData: new KeyData<TValue>(typed).ToDataView()));
     }
 
     /// <summary>
     /// The output schema, obtained from ML.NET's own trainer for the same task (SDCA): it checks the features and label
-    /// columns the same way and declares the same conventional columns (<c>SchemaShape.Column</c> cannot be built
-    /// outside ML.NET). Named errors for a missing or mistyped column come first.
+    /// columns the same way and declares the same conventional columns and annotations that
+    /// <see cref="RegularizedNetworkTransformer"/>'s output carries (<c>SchemaShape.Column</c> cannot be built outside
+    /// ML.NET). Named errors for a missing or mistyped column come first.
     /// </summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        ArgumentNullException.ThrowIfNull(inputSchema);
         if (!inputSchema.Any(c => c.Name == _options.FeatureColumnName))
         {
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"features column '{_options.FeatureColumnName}' was not found in the input schema.");
@@ -151,11 +212,42 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         }
 
         string label = _options.LabelColumnName, feature = _options.FeatureColumnName;
+        var ml = new MLContext();
         return Task switch
         {
-            TaskKind.Multiclass => _mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(label, feature).GetOutputSchema(inputSchema),
-            TaskKind.Binary => _mlContext.BinaryClassification.Trainers.SdcaLogisticRegression(label, feature).GetOutputSchema(inputSchema),
-            _ => _mlContext.Regression.Trainers.Sdca(label, feature).GetOutputSchema(inputSchema),
+            TaskKind.Multiclass => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(label, feature).GetOutputSchema(inputSchema),
+            TaskKind.Binary => ml.BinaryClassification.Trainers.SdcaLogisticRegression(label, feature).GetOutputSchema(inputSchema),
+            _ => ml.Regression.Trainers.Sdca(label, feature).GetOutputSchema(inputSchema),
         };
+    }
+
+    private static string Keys(DataViewSchema.Column label) =>
+        DataViewReader.KeyNames(label) is { } names ? string.Join(", ", names.Take(12)) + (names.Count > 12 ? ", ..." : "") : $"{((KeyDataViewType)label.Type).Count} keys without values";
+
+    private static string Shape(int[] shape) => shape.Length == 1 ? shape[0].ToString(CultureInfo.InvariantCulture) : string.Join("×", shape);
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Writes each epoch to the MLContext's log and passes it on to the caller's progress.</summary>
+    private sealed class EpochLog(IChannel channel, int epochs, IProgress<EpochRecord>? next) : IProgress<EpochRecord>
+    {
+        public void Report(EpochRecord e)
+        {
+            string validation = e.ValidationLoss is { } loss ? Invariant($", validation loss {loss:F4}, accuracy {e.ValidationAccuracy:F4}") : "";
+            channel.Info(MessageSensitivity.None, Invariant($"epoch {e.Epoch}/{epochs}: loss {e.TrainLoss:F4}, accuracy {e.TrainAccuracy:F4}{validation}, {e.Seconds:F1} s"));
+            next?.Report(e);
+        }
+    }
+}
+
+/// <summary>One column of values, as the key dictionary of a MapValueToKey (in the given order).</summary>
+internal sealed class KeyData<T>(T[] values)
+{
+    public IDataView ToDataView() => new MLContext().Data.LoadFromEnumerable(values.Select(v => new KeyRow { Value = v }));
+
+    /// <summary>A row of the dictionary.</summary>
+    internal sealed class KeyRow
+    {
+        public T Value { get; set; } = default!;
     }
 }

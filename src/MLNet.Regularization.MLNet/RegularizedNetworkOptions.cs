@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using MLNet.Regularization.Data;
+using MLNet.Regularization.Experiments;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Training;
 
@@ -32,8 +33,11 @@ public enum OptimizerKind
 }
 
 /// <summary>
-/// Settings of a regularized multilayer perceptron trained inside an ML.NET pipeline: the architecture, its
-/// regularizers and the training loop. Defaults give a 128-unit ReLU network trained with Adam for 10 epochs.
+/// Settings of a regularized network trained inside an ML.NET pipeline: the architecture, its regularizers and the
+/// training loop. By default a multilayer perceptron (<see cref="HiddenLayers"/> with the per-layer regularizers);
+/// <see cref="Layers"/> describes any other sequential network, convolutional ones included, in the engine's
+/// model-spec form (<see cref="FromSpec"/> reads a whole spec file). Defaults give a 128-unit ReLU network trained
+/// with Adam for 10 epochs.
 /// </summary>
 public class RegularizedNetworkOptions
 {
@@ -61,6 +65,21 @@ public class RegularizedNetworkOptions
     /// <summary>Batch normalization after each hidden layer, before its activation. Default false.</summary>
     public bool BatchNorm { get; set; }
 
+    /// <summary>
+    /// The network as an explicit list of layers, instead of <see cref="HiddenLayers"/> and the per-layer regularizers
+    /// above (which must then keep their defaults): the engine's model-spec layers, for example
+    /// <c>new LayerSpec { Type = "conv2d", Filters = 32, Kernel = 3, Padding = "same" }</c>. The output layer is added
+    /// after the list. A list with convolutional layers needs image input: see <see cref="InputShape"/>. Default null.
+    /// </summary>
+    public List<LayerSpec>? Layers { get; set; }
+
+    /// <summary>
+    /// The shape of one example, such as [1, 28, 28] (channels, height, width) for a convolutional network. Default
+    /// null: the features column's own dimensions (<c>VectorDataViewType.Dimensions</c>, which ExtractPixels sets),
+    /// else a flat vector. Its product must equal the column's size.
+    /// </summary>
+    public int[]? InputShape { get; set; }
+
     /// <summary>Max-norm constraint on each unit's incoming weights (null = none). Default null.</summary>
     public float? MaxNorm { get; set; }
 
@@ -76,7 +95,10 @@ public class RegularizedNetworkOptions
     /// <summary>Momentum of <see cref="OptimizerKind.Sgd"/>. Default 0.9.</summary>
     public float Momentum { get; set; } = 0.9f;
 
-    /// <summary>Number of passes over the training data. Default 10.</summary>
+    /// <summary>Cosine decay of the learning rate to 0 over <see cref="Epochs"/>. Default false (constant).</summary>
+    public bool CosineSchedule { get; set; }
+
+    /// <summary>Number of passes over the training data (the maximum, with early stopping). Default 10.</summary>
     public int Epochs { get; set; } = 10;
 
     /// <summary>Mini-batch size. Default 128.</summary>
@@ -86,7 +108,11 @@ public class RegularizedNetworkOptions
     /// (null = train every epoch). Needs <see cref="ValidationData"/> or <see cref="ValidationFraction"/>.</summary>
     public int? EarlyStoppingPatience { get; set; }
 
-    /// <summary>Validation data with the same columns as the training data, scored after every epoch (early stopping).</summary>
+    /// <summary>
+    /// Validation data scored after every epoch (early stopping). Either rows as the trainer sees them (with the
+    /// features and label columns), or raw rows as the pipeline's input: when the features column is missing, the
+    /// trainer runs them through the transforms that come before it in the pipeline, as it does the training data.
+    /// </summary>
     public IDataView? ValidationData { get; set; }
 
     /// <summary>Fraction of the training rows held out for validation when <see cref="ValidationData"/> is null. Default 0.</summary>
@@ -95,20 +121,124 @@ public class RegularizedNetworkOptions
     /// <summary>Normalization fitted on the training data and carried inside the model. Default none (normalize in the pipeline).</summary>
     public NormalizationKind Normalization { get; set; } = NormalizationKind.None;
 
-    /// <summary>Seed of weight initialization, shuffling and dropout masks: the same seed gives the same model. Default 1.</summary>
-    public int Seed { get; set; } = 1;
+    /// <summary>Seed of weight initialization, shuffling and dropout masks: the same seed gives the same model.
+    /// Default null: drawn from the MLContext's random source, as ML.NET's own trainers do, so
+    /// <c>new MLContext(seed: 1)</c> makes training reproducible.</summary>
+    public int? Seed { get; set; }
 
     /// <summary>Threads used by training. Default all processors.</summary>
     public int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>Receives one record per epoch while training (optional).</summary>
+    /// <summary>Receives one record per epoch while training (optional); every epoch is also logged to
+    /// <c>mlContext.Log</c>.</summary>
     public IProgress<EpochRecord>? Progress { get; set; }
+
+    /// <summary>Stops training after the current mini-batch when cancelled; <c>Fit</c> then throws
+    /// <see cref="OperationCanceledException"/> (as it does when the MLContext's execution is cancelled).</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// Options from a model spec — the JSON the CLI's <c>--spec</c> reads (<see cref="ModelSpec.Load"/>): its
+    /// architecture (hidden layers and regularizers, or a layer list) and its training settings.
+    /// </summary>
+    /// <param name="spec">The spec.</param>
+    public static RegularizedNetworkOptions FromSpec(ModelSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        spec.Validate();
+        var t = spec.Training;
+        var options = new RegularizedNetworkOptions
+        {
+            Epochs = t.Epochs,
+            BatchSize = t.BatchSize,
+            Seed = t.Seed,
+            LearningRate = t.LearningRate,
+            Optimizer = t.Optimizer switch { "adamw" => OptimizerKind.AdamW, "sgd" => OptimizerKind.Sgd, _ => OptimizerKind.Adam },
+            Momentum = t.Momentum,
+            WeightDecay = t.Optimizer == "adamw" ? t.WeightDecay : t.L2,
+            MaxNorm = t.MaxNorm,
+            CosineSchedule = t.Schedule == "cosine",
+            Normalization = t.Normalization switch { "minmax" => NormalizationKind.MinMax, "standard" => NormalizationKind.Standard, _ => NormalizationKind.None },
+            EarlyStoppingPatience = t.EarlyStoppingPatience,
+            ValidationFraction = t.ValidationFraction,
+        };
+        if (spec.Layers is not null)
+        {
+            options.Layers = [.. spec.Layers.Select(l => l.Clone())];
+        }
+        else
+        {
+            if (spec.Activation != "relu" || spec.GaussianDropout > 0)
+            {
+                options.Layers = [.. MlpAsLayers(spec)];
+            }
+            else
+            {
+                options.HiddenLayers = [.. spec.Hidden];
+                options.Dropout = spec.Dropout;
+                options.InputDropout = spec.InputDropout;
+                options.DropConnect = spec.DropConnect;
+                options.BatchNorm = spec.BatchNorm;
+            }
+        }
+
+        return options;
+    }
 
     internal IReadOnlyList<int> EffectiveHiddenLayers => HiddenLayers.Count == 0 ? [128] : HiddenLayers;
 
-    /// <summary>Builds the engine network: for each hidden layer Dense (or DropConnectDense), BatchNorm, ReLU, dropout; then the output layer.</summary>
+    /// <summary>True when the architecture has layers that need image input ([C, H, W]).</summary>
+    internal bool IsConvolutional => Layers is { } layers && new ModelSpec { Layers = [.. layers] }.IsConvolutional;
+
+    /// <summary>Checks the architecture and training settings; throws <see cref="ArgumentException"/> naming the option.</summary>
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrEmpty(FeatureColumnName, nameof(FeatureColumnName));
+        ArgumentException.ThrowIfNullOrEmpty(LabelColumnName, nameof(LabelColumnName));
+        if (Layers is not null)
+        {
+            if (HiddenLayers.Count > 0 || Dropout != 0 || InputDropout != 0 || DropConnect != 0 || BatchNorm)
+            {
+                throw new ArgumentException("Layers lists the whole network: leave HiddenLayers, Dropout, InputDropout, DropConnect and BatchNorm at their defaults (put those layers into the list instead).", nameof(Layers));
+            }
+
+            try
+            {
+                new ModelSpec { Layers = [.. Layers] }.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"Layers: {e.Message}", nameof(Layers), e);
+            }
+        }
+        else
+        {
+            foreach (int units in EffectiveHiddenLayers)
+            {
+                if (units <= 0)
+                {
+                    throw new ArgumentException($"HiddenLayers must hold positive sizes, got {units}.", nameof(HiddenLayers));
+                }
+            }
+        }
+
+        if (InputShape is not null && (InputShape.Length == 0 || InputShape.Any(d => d <= 0)))
+        {
+            throw new ArgumentException($"InputShape must list positive sizes, such as [1, 28, 28], got [{string.Join(", ", InputShape)}].", nameof(InputShape));
+        }
+
+        ToTrainerOptions(seed: 0).Validate();
+    }
+
+    /// <summary>Builds the engine network: the layer list, or for each hidden layer Dense (or DropConnectDense),
+    /// BatchNorm, ReLU, dropout; then the output layer.</summary>
     internal Network BuildNetwork(int outputs)
     {
+        if (Layers is not null)
+        {
+            return new ModelSpec { Layers = [.. Layers] }.CreateNetwork(outputs);
+        }
+
         var layers = new List<Layer>();
         if (InputDropout > 0)
         {
@@ -141,8 +271,41 @@ public class RegularizedNetworkOptions
         _ => new Layers.Dropout(rate, DropoutVariant.Inverted),
     };
 
-    /// <summary>The engine's trainer settings these options stand for.</summary>
-    internal TrainerOptions ToTrainerOptions()
+    /// <summary>A perceptron spec with another activation or Gaussian dropout, as a layer list (the options' own
+    /// perceptron is ReLU with Bernoulli dropout).</summary>
+    private static IEnumerable<LayerSpec> MlpAsLayers(ModelSpec spec)
+    {
+        if (spec.InputDropout > 0)
+        {
+            yield return new LayerSpec { Type = "dropout", Rate = spec.InputDropout };
+        }
+
+        string init = spec.Activation is "tanh" or "sigmoid" ? "glorot_uniform" : "he_uniform";
+        foreach (int units in spec.Hidden)
+        {
+            yield return spec.DropConnect > 0
+                ? new LayerSpec { Type = "dropconnect_dense", Units = units, Rate = spec.DropConnect, Init = init }
+                : new LayerSpec { Type = "dense", Units = units, Init = init };
+            if (spec.BatchNorm)
+            {
+                yield return new LayerSpec { Type = "batchnorm" };
+            }
+
+            yield return new LayerSpec { Type = spec.Activation };
+            if (spec.Dropout > 0)
+            {
+                yield return new LayerSpec { Type = "dropout", Rate = spec.Dropout };
+            }
+
+            if (spec.GaussianDropout > 0)
+            {
+                yield return new LayerSpec { Type = "gaussian_dropout", Rate = spec.GaussianDropout };
+            }
+        }
+    }
+
+    /// <summary>The engine's trainer settings these options stand for, with the seed to train with.</summary>
+    internal TrainerOptions ToTrainerOptions(int seed)
     {
         OptimizerOptions optimizer = Optimizer switch
         {
@@ -154,8 +317,9 @@ public class RegularizedNetworkOptions
         {
             Epochs = Epochs,
             BatchSize = BatchSize,
-            Seed = Seed,
+            Seed = seed,
             Optimizer = optimizer,
+            Schedule = CosineSchedule ? new CosineDecay() : null,
             L2 = Optimizer == OptimizerKind.AdamW ? 0f : WeightDecay,
             MaxNorm = MaxNorm,
             EarlyStoppingPatience = EarlyStoppingPatience,

@@ -13,14 +13,17 @@ namespace MLNet.Regularization.MLNet;
 /// </summary>
 internal static class ScalarColumns
 {
-    public static IEstimator<ITransformer> Multiclass(MLContext ml) =>
-        ml.Transforms.CustomMapping<MulticlassVectors, MulticlassScalars>(MulticlassScalarsFactory.Map, MulticlassScalarsFactory.ContractName);
+    /// <summary>Multiclass: the arg-max class index as an Int64 scalar.</summary>
+    public const string PredictedIndexScalar = OnnxScoringGraph.Prefix + "PredictedIndexScalar";
 
-    public static IEstimator<ITransformer> Binary(MLContext ml) =>
-        ml.Transforms.CustomMapping<BinaryVectors, BinaryScalars>(BinaryScalarsFactory.Map, BinaryScalarsFactory.ContractName);
+    public static IEstimator<ITransformer> Multiclass(TransformsCatalog transforms) =>
+        transforms.CustomMapping<MulticlassVectors, MulticlassScalars>(MulticlassScalarsFactory.Map, MulticlassScalarsFactory.ContractName);
 
-    public static IEstimator<ITransformer> Regression(MLContext ml) =>
-        ml.Transforms.CustomMapping<RegressionVectors, RegressionScalars>(RegressionScalarsFactory.Map, RegressionScalarsFactory.ContractName);
+    public static IEstimator<ITransformer> Binary(TransformsCatalog transforms) =>
+        transforms.CustomMapping<BinaryVectors, BinaryScalars>(BinaryScalarsFactory.Map, BinaryScalarsFactory.ContractName);
+
+    public static IEstimator<ITransformer> Regression(TransformsCatalog transforms) =>
+        transforms.CustomMapping<RegressionVectors, RegressionScalars>(RegressionScalarsFactory.Map, RegressionScalarsFactory.ContractName);
 }
 
 /// <summary>Multiclass input of the scalar mapping: the class index as a vector of one value. Infrastructure.</summary>
@@ -37,7 +40,7 @@ public sealed class MulticlassVectors
 public sealed class MulticlassScalars
 {
     /// <summary>The arg-max class index as a scalar.</summary>
-    [ColumnName(OnnxScoringGraph.Prefix + "PredictedIndexScalar")]
+    [ColumnName(ScalarColumns.PredictedIndexScalar)]
     public long PredictedIndex { get; set; }
 }
 

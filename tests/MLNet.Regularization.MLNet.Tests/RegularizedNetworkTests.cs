@@ -113,7 +113,7 @@ public sealed class RegularizedNetworkTests(Xunit.Abstractions.ITestOutputHelper
         var options = new RegularizedNetworkOptions { HiddenLayers = { 128 }, Dropout = 0.2f, BatchNorm = true, Epochs = 4, Seed = 42, MaxThreads = 2 };
 
         // The engine alone, same network, settings, seed and row order.
-        var engineModel = new Trainer(options.ToTrainerOptions()).Fit(options.BuildNetwork(10), trainSet);
+        var engineModel = new Trainer(options.ToTrainerOptions(options.Seed!.Value)).Fit(options.BuildNetwork(10), trainSet);
         var (_, engineAccuracy) = engineModel.Evaluate(testSet);
 
         var ml = new MLContext(seed: 1);

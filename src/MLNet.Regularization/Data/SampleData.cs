@@ -74,4 +74,70 @@ public static class SampleData
             Path.Combine(folder, TestImages), Path.Combine(folder, TestLabels), asImages, testLimit, 10, FashionMnistClassNames);
         return (train, test);
     }
+
+    /// <summary>
+    /// Writes the images of <paramref name="data"/> as PNG files into <paramref name="folder"/>, one sub-folder per
+    /// class (<c>Trouser/00017.png</c>; characters a file name cannot hold, such as the '/' of "T-shirt/top", become
+    /// '-'), the layout image tools and ML.NET samples read with the folder name as the label. The files are written
+    /// into a temporary folder beside the target that is then renamed, so the folder appears complete or not at all.
+    /// </summary>
+    /// <param name="data">One-channel images with values in [0, 1] (<see cref="PngWriter.EncodeExample"/>) and class labels.</param>
+    /// <param name="folder">The folder to create; it must not exist yet.</param>
+    /// <param name="limit">Write only the first N examples.</param>
+    /// <returns>Each file written with its class name, in example order.</returns>
+    public static IReadOnlyList<(string Path, string Label)> WriteImageFolder(Dataset data, string folder, int? limit = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (data.Labels is null)
+        {
+            throw new ArgumentException("the dataset has no class labels to name the sub-folders.", nameof(data));
+        }
+
+        string target = Path.GetFullPath(folder);
+        if (Directory.Exists(target))
+        {
+            throw new IOException($"image folder '{target}' already exists; delete it to write it again.");
+        }
+
+        string parent = Path.GetDirectoryName(target) ?? ".";
+        Directory.CreateDirectory(parent);
+        string temporary = Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        int count = Math.Min(limit ?? data.Count, data.Count);
+        var written = new List<(string, string)>(count);
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                int label = data.Labels[i];
+                string className = ImageFolderName(data.ClassNames is { } names ? names[label] : label.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                string classFolder = Path.Combine(temporary, className);
+                Directory.CreateDirectory(classFolder);
+                string file = $"{i:00000}.png";
+                File.WriteAllBytes(Path.Combine(classFolder, file), PngWriter.EncodeExample(data, i));
+                written.Add((Path.Combine(target, className, file), className));
+            }
+
+            Directory.Move(temporary, target);
+        }
+        finally
+        {
+            if (Directory.Exists(temporary))
+            {
+                Directory.Delete(temporary, recursive: true);
+            }
+        }
+
+        return written;
+    }
+
+    /// <summary>A class name as a folder name: characters invalid in file names (and '/', '\', ':') become '-'.</summary>
+    /// <param name="className">The class name.</param>
+    public static string ImageFolderName(string className)
+    {
+        ArgumentNullException.ThrowIfNull(className);
+        var invalid = Path.GetInvalidFileNameChars().Concat(['/', '\\', ':', '*', '?', '"', '<', '>', '|']).ToHashSet();
+        return new string([.. className.Select(c => invalid.Contains(c) ? '-' : c)]);
+    }
 }
+
