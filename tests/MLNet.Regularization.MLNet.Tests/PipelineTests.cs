@@ -163,6 +163,26 @@ public sealed class PipelineTests
     }
 
     [Fact]
+    public void Onnx_runtime_settings_of_the_mlcontext_reach_the_scoring_transform()
+    {
+        IDataView Data(MLContext ml) => ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(Rows.Blobs(60, 1))).Transform(ml.Data.LoadFromEnumerable(Rows.Blobs(60, 1)));
+        var options = Small();
+        options.Epochs = 1;
+
+        // A GPU that this machine's ONNX Runtime (the CPU build) does not have: the scoring transform asks ONNX Runtime
+        // for the CUDA provider, exactly as ML.NET's own ApplyOnnxModel does in that context, and fails the same way.
+        // (Before, the trainer scored in a context of its own and ignored the setting.)
+        var gpu = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = false };
+        var ours = Record.Exception(() => gpu.MulticlassClassification.Trainers.RegularizedNetwork(options).Fit(Data(gpu)));
+        var cpuModel = new MLContext(seed: 1).MulticlassClassification.Trainers.RegularizedNetwork(options).Fit(Data(new MLContext(seed: 1)));
+        var theirs = Record.Exception(() => gpu.Transforms.ApplyOnnxModel(new MemoryStream(cpuModel.OnnxModel)).Fit(Data(gpu)));
+        Assert.NotNull(ours);
+        Assert.NotNull(theirs);
+        Assert.Equal(theirs.GetType(), ours.GetType());
+        Assert.Contains("CUDA", ours.Message);
+    }
+
+    [Fact]
     public void ByOccurrence_keys_score_as_well_as_ByValue_keys()
     {
         var ml = new MLContext(seed: 1);
