@@ -23,6 +23,8 @@ internal sealed class MLContextBridge
     private static readonly Assembly DataAssembly = typeof(Microsoft.ML.Data.TransformerChain<>).Assembly;
     private static readonly Type? InternalCatalog = DataAssembly.GetType("Microsoft.ML.Data.IInternalCatalog");
     private static readonly Type? ApplyTransformUtils = DataAssembly.GetType("Microsoft.ML.Data.ApplyTransformUtils");
+    private static readonly Type? DataTransform = typeof(IDataView).Assembly.GetType("Microsoft.ML.Data.IDataTransform") ?? DataAssembly.GetType("Microsoft.ML.Data.IDataTransform")
+        ?? AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetType("Microsoft.ML.Data.IDataTransform")).FirstOrDefault(t => t is not null);
 
     private readonly PropertyInfo? _isCanceled;
 
@@ -85,6 +87,20 @@ internal sealed class MLContextBridge
         {
             throw new ArgumentException($"the validation data could not be run through the pipeline's transforms: {e.InnerException.Message}", "validationData", e.InnerException);
         }
+    }
+
+    /// <summary>The data that <paramref name="transformed"/> was made from by fitted transforms (the start of its chain
+    /// of transformed views), or <paramref name="transformed"/> itself when it is not a transformed view.</summary>
+    public static IDataView RawSource(IDataView transformed)
+    {
+        var source = DataTransform?.GetProperty("Source");
+        var current = transformed;
+        while (source is not null && DataTransform!.IsInstanceOfType(current) && source.GetValue(current) is IDataView next)
+        {
+            current = next;
+        }
+
+        return current;
     }
 
     private static TransformsCatalog CreateTransformsCatalog(IHostEnvironment environment)

@@ -81,16 +81,19 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
 
     private Dataset ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
     {
+        // Raw rows (the columns the pipeline started from) go through the fitted transforms that made the training
+        // data; rows that already look like the training data are used as they are.
         var data = validationData;
-        if (data.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
+        var raw = MLContextBridge.RawSource(trainData);
+        if (!ReferenceEquals(raw, trainData) && HasColumnsOf(validationData.Schema, raw.Schema))
         {
             data = _context.ApplyUpstreamTransforms(trainData, validationData);
-            if (data.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
-            {
-                throw new ArgumentException(
-                    $"features column '{_options.FeatureColumnName}' was not found in the validation data, even after running it through the transforms that made the training data; columns: {string.Join(", ", validationData.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
-                    "Pass validation rows with the pipeline's input columns, or rows transformed like the training data.", nameof(validationData));
-            }
+        }
+        else if (data.Schema.GetColumnOrNull(_options.FeatureColumnName) is null)
+        {
+            throw new ArgumentException(
+                $"features column '{_options.FeatureColumnName}' was not found in the validation data; columns: {string.Join(", ", validationData.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
+                $"Pass validation rows with the pipeline's input columns ({string.Join(", ", raw.Schema.Where(c => !c.IsHidden).Select(c => c.Name))}), or rows transformed like the training data.", nameof(validationData));
         }
 
         var validationLabel = DataViewReader.LabelColumn(data.Schema, _options.LabelColumnName, Task, "validation data");
@@ -220,6 +223,10 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
             _ => ml.Regression.Trainers.Sdca(label, feature).GetOutputSchema(inputSchema),
         };
     }
+
+    /// <summary>True when <paramref name="schema"/> has every visible column of <paramref name="required"/>, with the same type.</summary>
+    private static bool HasColumnsOf(DataViewSchema schema, DataViewSchema required) =>
+        required.Where(c => !c.IsHidden).All(c => schema.GetColumnOrNull(c.Name) is { } match && match.Type.Equals(c.Type));
 
     private static string Keys(DataViewSchema.Column label) =>
         DataViewReader.KeyNames(label) is { } names ? string.Join(", ", names.Take(12)) + (names.Count > 12 ? ", ..." : "") : $"{((KeyDataViewType)label.Type).Count} keys without values";

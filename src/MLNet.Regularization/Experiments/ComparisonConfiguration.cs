@@ -39,6 +39,10 @@ public sealed class ComparisonConfiguration
         _options = spec.Training.ToTrainerOptions();
     }
 
+    /// <summary>A named entry that the comparison does not train itself (see <see cref="ComparisonResult.FromMeasurements"/>).</summary>
+    internal static ComparisonConfiguration Measured(string name, string? description) =>
+        new(name, () => throw new InvalidOperationException($"'{name}' was measured outside the comparison and cannot be trained by it."), new TrainerOptions()) { Description = description };
+
     /// <summary>A configuration from a spec; its output layer gets as many units as the data needs.</summary>
     /// <param name="spec">The architecture, regularizers and training settings (validated here and copied).</param>
     /// <param name="name">The name; when null, <see cref="ModelSpec.DisplayName"/>.</param>
@@ -53,6 +57,9 @@ public sealed class ComparisonConfiguration
 
     /// <summary>The configuration's name.</summary>
     public string Name { get; }
+
+    /// <summary>A one-line description shown under the name, for entries measured outside the comparison.</summary>
+    internal string? Description { get; private init; }
 
     /// <summary>The spec it was made from, or null for a network factory.</summary>
     public ModelSpec? Spec { get; }

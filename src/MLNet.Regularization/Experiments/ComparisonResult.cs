@@ -74,6 +74,7 @@ public sealed class TrialResult
         Index = index;
         Name = configuration.Name;
         Spec = configuration.Spec;
+        Description = configuration.Description ?? (Spec is { } spec && spec.Describe() != Name ? spec.Describe() : null);
         Status = status;
         Runs = runs;
         Model = model;
@@ -97,6 +98,10 @@ public sealed class TrialResult
 
     /// <summary>The spec of the configuration, if it was made from one.</summary>
     public ModelSpec? Spec { get; }
+
+    /// <summary>A one-line description of the configuration when its name does not say it all (the spec's
+    /// description, or what a measured entry gave), or null.</summary>
+    public string? Description { get; }
 
     /// <summary>How the trial ended; only <see cref="TrialStatus.Completed"/> trials are ranked.</summary>
     public TrialStatus Status { get; }
@@ -224,4 +229,53 @@ public sealed class ComparisonResult
 
     /// <summary>Validation examples per run (of the first fold for k-fold).</summary>
     public int ValidationCount { get; }
+
+    /// <summary>What the metrics were measured on: "validation" for the comparison's own runs, or what
+    /// <see cref="FromMeasurements"/> was told (such as "test").</summary>
+    public string EvaluationSet { get; private init; } = "validation";
+
+    /// <summary>The class names of a result made by <see cref="FromMeasurements"/>, or null.</summary>
+    public IReadOnlyList<string>? ClassNames { get; private init; }
+
+    /// <summary>How the entries were trained and measured, in words, for results made by
+    /// <see cref="FromMeasurements"/>; null for the comparison's own runs (their options describe them).</summary>
+    public string? Protocol { get; private init; }
+
+    /// <summary>
+    /// A leaderboard of candidates measured outside <see cref="Comparison"/> (ML.NET pipelines, models trained by
+    /// other code), ranked by <paramref name="metric"/>, for the console and <c>HtmlReport</c>.
+    /// </summary>
+    /// <param name="trials">The candidates, in the order they ran; names must be unique.</param>
+    /// <param name="metric">The metric to rank by.</param>
+    /// <param name="evaluationSet">What the metrics were measured on, in words (such as "test").</param>
+    /// <param name="protocol">How the candidates were trained and measured, in one sentence, for the report.</param>
+    /// <param name="trainCount">Training examples.</param>
+    /// <param name="evaluationCount">Examples of the evaluation set.</param>
+    /// <param name="elapsed">Wall-clock time of the whole comparison.</param>
+    /// <param name="classNames">The class names, for the confusion matrix (optional).</param>
+    public static ComparisonResult FromMeasurements(IEnumerable<MeasuredTrial> trials, RankingMetric metric, string evaluationSet, string protocol, int trainCount, int evaluationCount, TimeSpan elapsed, IReadOnlyList<string>? classNames = null)
+    {
+        ArgumentNullException.ThrowIfNull(trials);
+        ArgumentException.ThrowIfNullOrWhiteSpace(evaluationSet);
+        ArgumentException.ThrowIfNullOrWhiteSpace(protocol);
+        var list = trials.ToList();
+        var duplicate = list.GroupBy(t => t.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"two measured trials are named '{duplicate.Key}'; names must be unique.", nameof(trials));
+        }
+
+        var results = list.Select((t, i) =>
+        {
+            ArgumentNullException.ThrowIfNull(t.Metrics, nameof(trials));
+            var run = new RunResult(0, 0, t.Metrics, t.TrainAccuracy, double.NaN, t.History ?? TrainingHistory.Empty, t.Seconds);
+            return new TrialResult(i + 1, ComparisonConfiguration.Measured(t.Name, t.Description), TrialStatus.Completed, [run], t.Model, run, null, t.Seconds, metric);
+        }).ToList();
+        return new ComparisonResult(new ComparisonOptions { Metric = metric, Seeds = 1 }, results, cancelled: false, budgetExhausted: false, elapsed, trainCount, evaluationCount)
+        {
+            EvaluationSet = evaluationSet,
+            Protocol = protocol,
+            ClassNames = classNames,
+        };
+    }
 }

@@ -55,16 +55,16 @@ public static class HtmlReport
         {
             LearningCurves(html, ranked);
             html.Append("<div class=\"row\">\n");
-            GapBars(html, ranked);
+            GapBars(html, ranked, result.EvaluationSet);
             if (result.BestRun is { } best)
             {
-                Reliability(html, result.Best!, best, RunName(result, best));
+                Reliability(html, result.Best!, best, RunName(result, best), result.EvaluationSet);
             }
 
             html.Append("</div>\n");
             if (result.BestRun is { } run && run.Validation.Classes <= 20)
             {
-                Confusion(html, result.Best!, run, result.BestModel?.ClassNames, RunName(result, run));
+                Confusion(html, result.Best!, run, result.BestModel?.ClassNames ?? result.ClassNames, RunName(result, run));
             }
         }
         else
@@ -99,8 +99,18 @@ public static class HtmlReport
         }
 
         string how = r.Cancelled ? "cancelled" : r.BudgetExhausted ? "stopped by the time budget" : "finished";
-        html.Append(E(F($"Ranked by validation {MetricName(r.Metric)} ({(ComparisonOptions.HigherIsBetter(r.Metric) ? "higher" : "lower")} is better); {o.DescribeValidation()} ")))
-            .Append(E(F($"({r.TrainCount} training / {r.ValidationCount} validation examples per run); {o.Seeds} seed{(o.Seeds == 1 ? "" : "s")} per configuration. ")))
+        string order = $"({(ComparisonOptions.HigherIsBetter(r.Metric) ? "higher" : "lower")} is better)";
+        if (r.Protocol is { } protocol)
+        {
+            html.Append(E(F($"Ranked by {r.EvaluationSet} {MetricName(r.Metric)} {order} ({r.TrainCount} training / {r.ValidationCount} {r.EvaluationSet} examples); {protocol} ")));
+        }
+        else
+        {
+            html.Append(E(F($"Ranked by validation {MetricName(r.Metric)} {order}; {o.DescribeValidation()} ")))
+                .Append(E(F($"({r.TrainCount} training / {r.ValidationCount} validation examples per run); {o.Seeds} seed{(o.Seeds == 1 ? "" : "s")} per configuration. ")));
+        }
+
+        html
             .Append(E(F($"{r.Trials.Count} trial{(r.Trials.Count == 1 ? "" : "s")} ({r.Leaderboard.Count} completed) in {r.Elapsed.TotalSeconds:F1} s, {how}")));
         if (o.TimeBudget is { } budget)
         {
@@ -110,7 +120,7 @@ public static class HtmlReport
         html.Append(".</p>\n");
         if (r.Best is { } best)
         {
-            html.Append("<p class=\"best\">Best: <strong>").Append(E(best.Name)).Append("</strong> with validation ")
+            html.Append("<p class=\"best\">Best: <strong>").Append(E(best.Name)).Append("</strong> with ").Append(E(r.EvaluationSet)).Append(' ')
                 .Append(E(MetricName(r.Metric))).Append(' ').Append(E(best.Score.Format())).Append(".</p>\n");
         }
     }
@@ -132,9 +142,9 @@ public static class HtmlReport
             }
 
             html.Append(E(t.Name));
-            if (t.Spec is { } spec && spec.Describe() != t.Name)
+            if (t.Description is { } description)
             {
-                html.Append("<div class=\"spec\">").Append(E(spec.Describe())).Append("</div>");
+                html.Append("<div class=\"spec\">").Append(E(description)).Append("</div>");
             }
 
             if (ranked)
@@ -162,9 +172,15 @@ public static class HtmlReport
             html.Append("<td>").Append(F($"{t.Seconds:F1}")).Append("</td></tr>\n");
         }
 
-        html.Append("</tbody>\n</table>\n<p class=\"note\">Mean ± sample standard deviation over ")
-            .Append(E(F($"{r.Options.Seeds} seed(s) × {(r.Options.Validation == ValidationMethod.KFold ? r.Options.Folds : 1)} split(s)")))
-            .Append(". ECE: expected calibration error over 15 equal-width confidence bins. Gap: training accuracy minus validation accuracy.</p>\n");
+        html.Append("</tbody>\n</table>\n<p class=\"note\">");
+        if (r.Protocol is null)
+        {
+            html.Append("Mean ± sample standard deviation over ")
+                .Append(E(F($"{r.Options.Seeds} seed(s) × {(r.Options.Validation == ValidationMethod.KFold ? r.Options.Folds : 1)} split(s)")))
+                .Append(". ");
+        }
+
+        html.Append("ECE: expected calibration error over 15 equal-width confidence bins. Gap: training accuracy minus ").Append(E(r.EvaluationSet)).Append(" accuracy.</p>\n");
     }
 
     private static string Cell(MetricSummary s, string format, bool key) =>
@@ -225,7 +241,7 @@ public static class HtmlReport
         html.Append("</ul>\n");
     }
 
-    private static void GapBars(StringBuilder html, IReadOnlyList<TrialResult> ranked)
+    private static void GapBars(StringBuilder html, IReadOnlyList<TrialResult> ranked, string evaluationSet)
     {
         const int RowHeight = 26, Label = 190, Width = 440;
         int height = 40 + (ranked.Count * RowHeight);
@@ -259,10 +275,10 @@ public static class HtmlReport
         }
 
         html.Append(F($"<line class=\"axis\" x1=\"{X(0):F1}\" y1=\"10\" x2=\"{X(0):F1}\" y2=\"{height - 24}\"/>"))
-            .Append("</svg>\n<figcaption>Training accuracy minus validation accuracy, in percentage points (smaller means less overfitting).</figcaption>\n</figure>\n");
+            .Append("</svg>\n<figcaption>Training accuracy minus ").Append(E(evaluationSet)).Append(" accuracy, in percentage points (smaller means less overfitting).</figcaption>\n</figure>\n");
     }
 
-    private static void Reliability(StringBuilder html, TrialResult best, RunResult run, string runName)
+    private static void Reliability(StringBuilder html, TrialResult best, RunResult run, string runName, string evaluationSet)
     {
         var bins = run.Validation.ReliabilityBins;
         var plot = new Plot(440, 400, 56, 16, 20, 48, 0, 1, 0, 1);
@@ -286,7 +302,7 @@ public static class HtmlReport
 
         html.Append(F($"<line class=\"diagonal\" x1=\"{plot.X(0):F1}\" y1=\"{plot.Y(0):F1}\" x2=\"{plot.X(1):F1}\" y2=\"{plot.Y(1):F1}\"/>"))
             .Append("</svg>\n<figcaption>")
-            .Append(E(F($"{best.Name}, {runName}: accuracy per confidence bin (15 equal-width bins) against the diagonal of perfect calibration; red: the gap to it. ECE = {ece:F4} on {run.Validation.Count} validation examples.")))
+            .Append(E(F($"{best.Name}, {runName}: accuracy per confidence bin (15 equal-width bins) against the diagonal of perfect calibration; red: the gap to it. ECE = {ece:F4} on {run.Validation.Count} {evaluationSet} examples.")))
             .Append("</figcaption>\n</figure>\n");
     }
 
@@ -374,8 +390,8 @@ public static class HtmlReport
     }
 
     /// <summary>Which run a chart shows: its seed, and its fold under k-fold validation.</summary>
-    private static string RunName(ComparisonResult result, RunResult run) => result.Options.Validation == ValidationMethod.KFold
-        ? F($"seed {run.Seed}, fold {run.Fold + 1}")
+    private static string RunName(ComparisonResult result, RunResult run) => result.Protocol is not null ? $"{result.EvaluationSet} set"
+        : result.Options.Validation == ValidationMethod.KFold ? F($"seed {run.Seed}, fold {run.Fold + 1}")
         : F($"seed {run.Seed}");
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

@@ -35,6 +35,9 @@ public sealed class TrainingHistory
         StopReason = stopReason;
     }
 
+    /// <summary>The history of a learner that has no epochs.</summary>
+    internal static TrainingHistory Empty { get; } = new([], 0, StopReason.Completed);
+
     /// <summary>Every completed epoch, in order.</summary>
     public IReadOnlyList<EpochRecord> Epochs { get; }
 
