@@ -5,6 +5,7 @@
 //
 //   dotnet run -c Release --project samples/ImageClassification                 # PNGs written from the committed subset
 //   dotnet run -c Release --project samples/ImageClassification -- --images <folder with train/ and test/, one sub-folder per class>
+//   dotnet run -c Release --project samples/ImageClassification -- --predict image-model.zip <image file> ...
 //   options: --max-epochs <n> (default 30), --model <file.zip> (default image-model.zip)
 using System.Globalization;
 using Microsoft.ML;
@@ -17,7 +18,13 @@ using MLNet.Regularization.MLNet;
 if (args.Contains("--help") || args.Contains("-h"))
 {
     Console.WriteLine("usage: ImageClassification [--images <folder with train/ and test/, one sub-folder of image files per class>] [--max-epochs <n>] [--model <file.zip>]");
+    Console.WriteLine("       ImageClassification --predict <model.zip> <image file> [<image file> ...]");
     return 0;
+}
+
+if (args.Length > 0 && args[0] == "--predict")
+{
+    return Predict(args[1..]);
 }
 
 string? images = Option("--images");
@@ -127,6 +134,33 @@ if (pixels is not null)
 
 File.Delete(newImage);
 return 0;
+
+// A saved model in a new process: the pipeline and the native model come back from the zip alone.
+static int Predict(string[] arguments)
+{
+    if (arguments.Length < 2)
+    {
+        Console.Error.WriteLine("ImageClassification: --predict needs a model file and at least one image file.");
+        return 2;
+    }
+
+    var ml = new MLContext(seed: 3);
+    var model = ml.Model.LoadWithRegularizedNetwork(arguments[0], out _);
+    var network = model.GetRegularizedNetwork()
+        ?? throw new InvalidDataException($"{arguments[0]} holds no regularized network.");
+    var engine = ml.Model.CreatePredictionEngine<ImageFile, ImagePrediction>(model);
+    var upstream = ((IEnumerable<ITransformer>)model).TakeWhile(t => t is not RegularizedNetworkTransformer).ToList();
+    foreach (string file in arguments[1..])
+    {
+        var prediction = engine.Predict(new ImageFile { ImagePath = file });
+        var pixels = upstream.Aggregate(ml.Data.LoadFromEnumerable([new ImageFile { ImagePath = file }]), (d, t) => t.Transform(d));
+        var mc = network.PredictWithUncertainty(pixels, samples: 50, seed: 1);
+        Console.WriteLine(FormattableString.Invariant(
+            $"{Path.GetFileName(file)}: {prediction.PredictedLabel} p={prediction.Score.Max():R} epochs={network.Model.History.Epochs.Count} mc_variance={mc.Variance.Max():R}"));
+    }
+
+    return 0;
+}
 
 string? Option(string name)
 {

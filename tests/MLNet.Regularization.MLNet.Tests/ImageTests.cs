@@ -77,6 +77,55 @@ public sealed class ImageTests(ImageFilesFixture files, ITestOutputHelper output
         var single = engine.Predict(new ImageFile { ImagePath = file.Path });
         var batch = model.Transform(Load(ml, files.Test)).GetColumn<string>("PredictedLabel").ElementAt(7);
         Assert.Equal(batch, single.PredictedLabel);
+
+        // Saved, then loaded in a new process (the image sample's --predict): the same prediction, the native model's
+        // history and Monte Carlo dropout come back from the zip alone.
+        string zip = Path.Combine(files.Root, "cnn.zip");
+        ml.Model.Save(model, Load(ml, files.Train).Schema, zip);
+        var picks = new[] { files.Test[7], files.Test[42], files.Test[99] };
+        var (exit, stdout, stderr) = RunSample(["--predict", zip, .. picks.Select(p => p.Path)]);
+        Assert.True(exit == 0, $"the image sample failed (exit {exit}):\n{stderr}\n{stdout}");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        for (int i = 0; i < picks.Length; i++)
+        {
+            var here = engine.Predict(new ImageFile { ImagePath = picks[i].Path });
+            string expected = FormattableString.Invariant($"{Path.GetFileName(picks[i].Path)}: {here.PredictedLabel} p={here.Score.Max():R} epochs={network.Model.History.Epochs.Count} mc_variance=");
+            Assert.StartsWith(expected, lines[i]);
+            Assert.True(double.Parse(lines[i][(lines[i].LastIndexOf('=') + 1)..], System.Globalization.CultureInfo.InvariantCulture) > 0, lines[i]);
+        }
+    }
+
+    private static (int Exit, string Stdout, string Stderr) RunSample(IEnumerable<string> arguments)
+    {
+        string configuration = typeof(ImageTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)
+            .OfType<System.Reflection.AssemblyConfigurationAttribute>().Single().Configuration;
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MLNet.Regularization.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        string dll = Path.Combine(root!.FullName, "samples", "ImageClassification", "bin", configuration, "net10.0", "ImageClassification.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (string a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the image sample did not finish within 5 minutes.");
+        }
+
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     /// <summary>What the image prediction engine returns.</summary>
