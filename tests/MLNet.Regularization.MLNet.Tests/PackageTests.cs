@@ -69,9 +69,8 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
             Assert.True(adapter.ContainsKey(needed), $"{PackedFeed.AdapterId} does not depend on {needed}.");
         }
 
-        // Every third-party dependency is at the version the repository builds and tests with (the package source
-        // serves those: OnnxTransformer's own floor for OnnxRuntime.Managed, 1.23.2, is not served, so the adapter
-        // must name 1.31.1 itself, or a consumer gets NU1603).
+        // Every third-party dependency is at the version the repository builds and tests with, which the package source
+        // serves (OnnxTransformer's own floor for OnnxRuntime.Managed, 1.23.2, is not served: the adapter names 1.31.1).
         foreach (var (id, version) in engine.Concat(adapter.Where(d => d.Key != PackedFeed.EngineId)))
         {
             Assert.True(id != "Grpc.Tools", "Grpc.Tools is a build-time tool and must not become a package dependency.");
@@ -83,31 +82,9 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
     [Fact]
     public void ConsumerProject_RestoresFromTheFeed_AndTrainsThroughMLNet()
     {
-        string folder = feed.WorkFolder("consumer");
-        foreach (string isolation in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
-        {
-            // Stops MSBuild from importing whatever such files lie in the folders above the temporary folder.
-            File.WriteAllText(Path.Combine(folder, isolation), "<Project />\n");
-        }
-
-        File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <clear />
-                <add key="packed" value="{SecurityElement.Escape(feed.FeedFolder)}" />
-                <add key="nuget.org" value="{PackedFeed.PublicSource}" />
-              </packageSources>
-            </configuration>
-            """);
-        File.WriteAllText(Path.Combine(folder, "Consumer.csproj"), ConsumerProject(feed.Version, feed.CentralVersions["Microsoft.ML.OnnxRuntime"]));
+        string folder = WriteConsumer("consumer", feed.CentralVersions["Microsoft.ML.OnnxRuntime"]);
         File.WriteAllText(Path.Combine(folder, "Program.cs"), ConsumerProgram);
-
-        var restore = feed.Dotnet(folder, TimeSpan.FromMinutes(5), "restore", "--disable-build-servers");
-        feed.RememberPackageFolders(Path.Combine(folder, "obj", "project.assets.json"));
-        Assert.True(restore.Exit == 0,
-            $"the consumer project did not restore from the packed feed and {PackedFeed.PublicSource} (is that source reachable? "
-            + $"warnings count as errors there, so an NU1603 fails it too):\n{restore.Output}");
+        Restore(folder);
 
         string bin = Path.Combine(folder, "out");
         var build = feed.Dotnet(folder, TimeSpan.FromMinutes(5), "build", "--no-restore", "-c", "Release", "-o", bin, "--disable-build-servers");
@@ -126,8 +103,68 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
         Assert.True(accuracy >= 0.7, $"the consumer's network reached only {accuracy:F4} accuracy on three well-separated classes:\n{run.Output}");
     }
 
+    [Fact]
+    public void ConsumerOfTheAdapterAlone_RestoresWithoutNU1603()
+    {
+        // Without ONNX Runtime 1.31.1 from the adapter's own dependencies, OnnxTransformer 5.0.1's floor (1.23.2, not
+        // served) would resolve to another version with NU1603, an error where warnings are errors.
+        Restore(WriteConsumer("adapter-only", onnxRuntimeVersion: null));
+    }
+
     [GeneratedRegex(@"^accuracy=([0-9.]+)\s*$", RegexOptions.Multiline)]
     private static partial Regex AccuracyLine();
+
+    /// <summary>A console project in a new folder that knows the packages only through the packed feed and the public
+    /// source; it references the adapter and, when a version is given, the native ONNX Runtime.</summary>
+    private string WriteConsumer(string name, string? onnxRuntimeVersion)
+    {
+        string folder = feed.WorkFolder(name);
+        foreach (string isolation in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
+        {
+            // Stops MSBuild from importing whatever such files lie in the folders above the temporary folder.
+            File.WriteAllText(Path.Combine(folder, isolation), "<Project />\n");
+        }
+
+        File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="packed" value="{SecurityElement.Escape(feed.FeedFolder)}" />
+                <add key="nuget.org" value="{PackedFeed.PublicSource}" />
+              </packageSources>
+            </configuration>
+            """);
+        string runtime = onnxRuntimeVersion is null ? "" : $"""<PackageReference Include="Microsoft.ML.OnnxRuntime" Version="{onnxRuntimeVersion}" />""";
+        File.WriteAllText(Path.Combine(folder, "Consumer.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+                <!-- Advisories on third-party packages are not what this test checks, and would make every run ask the
+                     public source for them. -->
+                <NuGetAudit>false</NuGetAudit>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="{PackedFeed.AdapterId}" Version="{feed.Version}" />
+                {runtime}
+              </ItemGroup>
+            </Project>
+            """);
+        return folder;
+    }
+
+    private void Restore(string folder)
+    {
+        var restore = feed.Dotnet(folder, TimeSpan.FromMinutes(5), "restore", "--disable-build-servers");
+        feed.RememberPackageFolders(Path.Combine(folder, "obj", "project.assets.json"));
+        Assert.True(restore.Exit == 0,
+            $"the consumer project did not restore from the packed feed and {PackedFeed.PublicSource} (is that source reachable? "
+            + $"warnings count as errors there, so an NU1603 fails it too):\n{restore.Output}");
+    }
 
     private Dictionary<string, string> Dependencies(string id)
     {
@@ -160,26 +197,6 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
         using var reader = new StreamReader(entry.Open(), Encoding.UTF8);
         return reader.ReadToEnd();
     }
-
-    /// <summary>What a user writes: the adapter's package and the native ONNX Runtime, warnings as errors. NuGet's
-    /// vulnerability audit is off because advisories on third-party packages are not what this test checks and would
-    /// make every run ask the public source for them.</summary>
-    private static string ConsumerProject(string version, string onnxRuntimeVersion) => $"""
-        <Project Sdk="Microsoft.NET.Sdk">
-          <PropertyGroup>
-            <OutputType>Exe</OutputType>
-            <TargetFramework>net10.0</TargetFramework>
-            <Nullable>enable</Nullable>
-            <ImplicitUsings>enable</ImplicitUsings>
-            <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-            <NuGetAudit>false</NuGetAudit>
-          </PropertyGroup>
-          <ItemGroup>
-            <PackageReference Include="{PackedFeed.AdapterId}" Version="{version}" />
-            <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="{onnxRuntimeVersion}" />
-          </ItemGroup>
-        </Project>
-        """;
 
     /// <summary>Three Gaussian classes in 4-D (centres 3 apart on the axes, noise 0.5), 600 rows to train on and 300
     /// others to score; only the adapter's most basic surface, which its rewrites keep.</summary>
