@@ -99,8 +99,8 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
         output.WriteLine($"consumer accuracy on its held-out rows: {accuracy:F4}");
 
         // Three well-separated classes: chance is 1/3, a model scored with the wrong class order or not trained lands
-        // near it; a trained one is far above.
-        Assert.True(accuracy >= 0.7, $"the consumer's network reached only {accuracy:F4} accuracy on three well-separated classes:\n{run.Output}");
+        // near it; trained to convergence it classified all 300 held-out rows right with MLContext seeds 1 to 8.
+        Assert.True(accuracy >= 0.9, $"the consumer's network reached only {accuracy:F4} accuracy on three well-separated classes:\n{run.Output}");
     }
 
     [Fact]
@@ -198,8 +198,10 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
         return reader.ReadToEnd();
     }
 
-    /// <summary>Three Gaussian classes in 4-D (centres 3 apart on the axes, noise 0.5), 600 rows to train on and 300
-    /// others to score; only the adapter's most basic surface, which its rewrites keep.</summary>
+    /// <summary>Three Gaussian classes in 4-D (centres 3 apart on the axes, noise 0.5), 300 rows to train on and 300
+    /// others to score; only the adapter's most basic surface, which its rewrites keep. Batches of 32 at a learning
+    /// rate of 0.01 train the network to convergence in 20 epochs whatever the seed (with the defaults, batches of 128 at
+    /// 0.001, even 600 training rows gave 0.53 to 0.93 over MLContext seeds 1 to 5).</summary>
     private const string ConsumerProgram = """
         using System.Globalization;
         using Microsoft.ML;
@@ -207,10 +209,10 @@ public sealed partial class PackageTests(PackedFeed feed, ITestOutputHelper outp
         using MLNet.Regularization.MLNet;
 
         var ml = new MLContext(seed: 1);
-        var train = ml.Data.LoadFromEnumerable(Blobs.Make(600, seed: 1));
+        var train = ml.Data.LoadFromEnumerable(Blobs.Make(300, seed: 1));
         var test = ml.Data.LoadFromEnumerable(Blobs.Make(300, seed: 2));
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.RegularizedNetwork(new RegularizedNetworkOptions { HiddenLayers = { 16 }, Epochs = 20 }));
+            .Append(ml.MulticlassClassification.Trainers.RegularizedNetwork(new RegularizedNetworkOptions { HiddenLayers = { 16 }, Epochs = 20, BatchSize = 32, LearningRate = 0.01f }));
         var model = pipeline.Fit(train);
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy={metrics.MicroAccuracy:F4}"));
