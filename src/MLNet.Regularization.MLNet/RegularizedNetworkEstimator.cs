@@ -66,8 +66,9 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         channel.Info(MessageSensitivity.None, Invariant($"training {Task.ToString().ToLowerInvariant()} network on {train.Count:N0} rows ({Shape(shape)} features{(validation is null ? "" : $", {validation.Count:N0} validation rows")}), seed {seed}: {trainerOptions.Describe()}"));
         var progress = new EpochLog(channel, trainerOptions.Epochs, _options.Progress);
 
+        // The MLContext's cancellation is a flag, not a token: a timer turns it into one every 50 ms.
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(_options.CancellationToken);
-        using var watch = new Timer(_ => { if (_context.IsCanceled) { cancellation.Cancel(); } }, null, 0, 50);
+        using var watch = new Timer(_ => CancelIf(_context, cancellation), null, 0, 50);
         var model = new Trainer(trainerOptions).Fit(_options.BuildNetwork(outputs), train, validation, progress, cancellation.Token);
         if (cancellation.IsCancellationRequested || model.History.StopReason == StopReason.Cancelled)
         {
@@ -77,6 +78,21 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
 
         channel.Info(MessageSensitivity.None, Invariant($"finished ({model.History.StopReason}): kept the weights of epoch {model.History.ModelEpoch} of {model.History.Epochs.Count}, {model.History.TotalSeconds:F1} s"));
         return CreateTransformer(_context, model, trainData, _options.FeatureColumnName, labelColumn.Annotations);
+    }
+
+    private static void CancelIf(MLContextBridge context, CancellationTokenSource cancellation)
+    {
+        try
+        {
+            if (context.IsCanceled)
+            {
+                cancellation.Cancel();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Training has ended and the source is gone; a last tick of the timer has nothing to do.
+        }
     }
 
     private Dataset ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
