@@ -73,7 +73,6 @@ public sealed class TrainerComparison
             {
                 History = network?.Model.History,
                 Model = network?.Model,
-                Description = network?.Model.Network.Describe(),
             };
             trials.Add(trial);
             progress?.Report(trial);

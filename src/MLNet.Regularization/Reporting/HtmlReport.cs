@@ -121,7 +121,7 @@ public static class HtmlReport
         if (r.Best is { } best)
         {
             html.Append("<p class=\"best\">Best: <strong>").Append(E(best.Name)).Append("</strong> with ").Append(E(r.EvaluationSet)).Append(' ')
-                .Append(E(MetricName(r.Metric))).Append(' ').Append(E(best.Score.Format())).Append(".</p>\n");
+                .Append(E(MetricName(r.Metric))).Append(' ').Append(E(HasSpread(r) ? best.Score.Format() : best.Score.Mean.ToString("F4", CultureInfo.InvariantCulture))).Append(".</p>\n");
         }
     }
 
@@ -130,6 +130,7 @@ public static class HtmlReport
         html.Append("<h2>Leaderboard</h2>\n<table class=\"leaderboard\">\n<thead><tr><th>rank</th><th>configuration</th>")
             .Append("<th>accuracy</th><th>log-loss</th><th>macro-F1</th><th>ECE</th><th>train accuracy</th><th>gap</th><th>seconds</th></tr></thead>\n<tbody>\n");
         var rows = r.Leaderboard.Concat(r.Trials.Where(t => t.Status != TrialStatus.Completed));
+        bool spread = HasSpread(r);
         int i = 0;
         foreach (var t in rows)
         {
@@ -150,12 +151,12 @@ public static class HtmlReport
             if (ranked)
             {
                 html.Append("</td>")
-                    .Append(Cell(t.Accuracy, "F4", r.Metric == RankingMetric.Accuracy))
-                    .Append(Cell(t.LogLoss, "F4", r.Metric == RankingMetric.LogLoss))
-                    .Append(Cell(t.MacroF1, "F4", r.Metric == RankingMetric.MacroF1))
-                    .Append(Cell(t.CalibrationError, "F4", false))
-                    .Append(Cell(t.TrainAccuracy, "F4", false))
-                    .Append(Cell(t.GeneralizationGap, "F4", false));
+                    .Append(Cell(t.Accuracy, "F4", r.Metric == RankingMetric.Accuracy, spread))
+                    .Append(Cell(t.LogLoss, "F4", r.Metric == RankingMetric.LogLoss, spread))
+                    .Append(Cell(t.MacroF1, "F4", r.Metric == RankingMetric.MacroF1, spread))
+                    .Append(Cell(t.CalibrationError, "F4", false, spread))
+                    .Append(Cell(t.TrainAccuracy, "F4", false, spread))
+                    .Append(Cell(t.GeneralizationGap, "F4", false, spread));
                 i++;
             }
             else
@@ -173,7 +174,7 @@ public static class HtmlReport
         }
 
         html.Append("</tbody>\n</table>\n<p class=\"note\">");
-        if (r.Protocol is null)
+        if (spread)
         {
             html.Append("Mean ± sample standard deviation over ")
                 .Append(E(F($"{r.Options.Seeds} seed(s) × {(r.Options.Validation == ValidationMethod.KFold ? r.Options.Folds : 1)} split(s)")))
@@ -183,8 +184,12 @@ public static class HtmlReport
         html.Append("ECE: expected calibration error over 15 equal-width confidence bins. Gap: training accuracy minus ").Append(E(r.EvaluationSet)).Append(" accuracy.</p>\n");
     }
 
-    private static string Cell(MetricSummary s, string format, bool key) =>
-        $"<td{(key ? " class=\"key\"" : "")}>{E(s.Mean.ToString(format, CultureInfo.InvariantCulture))}<span class=\"sd\"> ± {E(s.StdDev.ToString(format, CultureInfo.InvariantCulture))}</span></td>";
+    private static string Cell(MetricSummary s, string format, bool key, bool spread) =>
+        $"<td{(key ? " class=\"key\"" : "")}>{E(s.Mean.ToString(format, CultureInfo.InvariantCulture))}" +
+        (spread ? $"<span class=\"sd\"> ± {E(s.StdDev.ToString(format, CultureInfo.InvariantCulture))}</span>" : "") + "</td>";
+
+    /// <summary>True when some configuration ran more than once, so a standard deviation means something.</summary>
+    private static bool HasSpread(ComparisonResult r) => r.Trials.Any(t => t.Runs.Count > 1);
 
     private static void LearningCurves(StringBuilder html, IReadOnlyList<TrialResult> ranked)
     {

@@ -61,6 +61,7 @@ public class MeasuredTrialTests
         Assert.Contains("Gap: training accuracy minus test accuracy.", html);
         Assert.Contains("one dense layer", html);
         Assert.DoesNotContain("seed(s)", html);
+        Assert.DoesNotContain("±", html); // one measurement each: no spread to show
         var series = doc.Descendants("g").Where(g => (string?)g.Attribute("class") == "series").ToList();
         Assert.Equal(2, series.Count);
         Assert.Single(series.Single(g => (string)g.Attribute("data-config")! == "network").Elements("polyline"), e => (string?)e.Attribute("class") == "train");
