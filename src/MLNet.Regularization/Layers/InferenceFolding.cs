@@ -1,3 +1,4 @@
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -15,7 +16,7 @@ namespace MLNet.Regularization.Layers;
 /// after a <see cref="Conv2D"/> folds the same way per output channel: W'[o] = s_o·W[o], b'_o = (b_o − mean_o)·s_o + β_o
 /// (a convolution without bias gets one).</item>
 /// </list>
-/// <see cref="Dropout"/> and <see cref="GaussianDropout"/> stay: at inference they are the identity (or classic
+/// Pruning masks carry over weight by weight. <see cref="Dropout"/> and <see cref="GaussianDropout"/> stay: at inference they are the identity (or classic
 /// dropout's scaling), and in Monte Carlo mode they draw their masks. Folding a batch norm stays valid in Monte
 /// Carlo mode, where batch norm also uses its running statistics.
 /// </summary>
@@ -68,7 +69,11 @@ internal static class InferenceFolding
             }
         }
 
-        return Network.Assemble(source.InputShape, steps);
+        // Folding neither adds nor removes a weight (DropConnect becomes a Dense, batch norm folds into the weight
+        // before it), so the k-th weight keeps the k-th mask; its pruned entries stay exactly 0 ((1 − p)·0, s·0).
+        var result = Network.Assemble(source.InputShape, steps);
+        NetworkSparsity.CopyMasks(source, result);
+        return result;
     }
 
     /// <summary>W' = s·W row by row (a Dense unit's row, or a convolution filter's kernels) and b' = (b − mean)·s + β

@@ -187,7 +187,7 @@ public sealed class Network
         return network;
     }
 
-    /// <summary>A deep copy: same configuration, same parameter values and state, independent storage.</summary>
+    /// <summary>A deep copy: same configuration, same parameter values, pruning masks and state, independent storage.</summary>
     public Network Clone()
     {
         var copy = new Network(_layers.Select(l => l.CreateUnbuiltCopy()).ToArray());
@@ -200,7 +200,7 @@ public sealed class Network
         return copy;
     }
 
-    /// <summary>Copies parameter values and state from a network of identical structure.</summary>
+    /// <summary>Copies parameter values, pruning masks and state from a network of identical structure.</summary>
     public void CopyValuesFrom(Network source)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -211,8 +211,15 @@ public sealed class Network
 
         for (int i = 0; i < _layers.Length; i++)
         {
-            CopyTensors(source._layers[i].Parameters.Select(p => p.Value).ToList(), _layers[i].Parameters.Select(p => p.Value).ToList(), i);
+            var from = source._layers[i].Parameters;
+            var to = _layers[i].Parameters;
+            CopyTensors(from.Select(p => p.Value).ToList(), to.Select(p => p.Value).ToList(), i);
             CopyTensors(source._layers[i].State, _layers[i].State, i);
+            for (int j = 0; j < to.Count; j++)
+            {
+                // Masks are immutable: the copy shares the source's.
+                to[j].SetMask(from[j].Mask);
+            }
         }
 
         static void CopyTensors(IReadOnlyList<Tensor> from, IReadOnlyList<Tensor> to, int layer)

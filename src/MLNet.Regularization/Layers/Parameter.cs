@@ -1,3 +1,4 @@
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
@@ -49,4 +50,40 @@ public sealed class Parameter
 
     /// <summary>Length of one contiguous row that max-norm constrains (the incoming weights of one unit).</summary>
     public int FanIn { get; }
+
+    /// <summary>The pruning mask, or null when every value is free (see <see cref="SetMask"/>).</summary>
+    public WeightMask? Mask { get; private set; }
+
+    /// <summary>Whether this parameter may be pruned: weights (matrices and kernels) may, biases and batch-norm
+    /// parameters may not (Frankle &amp; Carbin prune weights only).</summary>
+    public bool IsPrunable => Kind == ParameterKind.Weight;
+
+    /// <summary>Sets (or, with null, removes) the pruning mask. The pruned values become exactly 0 at once, and the
+    /// optimizers keep them there: they mask the gradient, their own state (momentum, Adam's moments) and the updated
+    /// value in the same pass.</summary>
+    /// <param name="mask">One flag per value, or null to unprune.</param>
+    /// <exception cref="ArgumentException">The mask's length differs from the parameter's, or the parameter is not a
+    /// weight.</exception>
+    public void SetMask(WeightMask? mask)
+    {
+        if (mask is not null)
+        {
+            if (!IsPrunable)
+            {
+                throw new ArgumentException($"parameter '{Name}' is a {Kind}; only weights can be pruned.", nameof(mask));
+            }
+
+            if (mask.Length != Value.Length)
+            {
+                throw new ArgumentException($"parameter '{Name}' {Value.ShapeText} has {Value.Length} values; the mask has {mask.Length}.", nameof(mask));
+            }
+
+            mask.ApplyTo(Value.Span);
+        }
+
+        Mask = mask;
+    }
+
+    /// <summary>Sets the pruned values to 0 again (after the values were overwritten, such as on a reset).</summary>
+    internal void ApplyMask() => Mask?.ApplyTo(Value.Span);
 }

@@ -68,10 +68,13 @@ public sealed class Sgd : OptimizerOptions
     {
         private readonly float[][] _velocity = ps.Select(p => o.Momentum == 0f ? [] : new float[p.Value.Length]).ToArray();
 
+        // With a pruning mask k (1 kept, 0 pruned) the velocity and the new weight are multiplied by k in the same
+        // pass: a pruned weight and its velocity stay exactly 0, a kept one is multiplied by 1 (the same bits).
         protected override void Update(int index, int from, int to, float lr, int step)
         {
             var w = Parameters[index].Value.Span[from..to];
             ReadOnlySpan<float> g = Parameters[index].Gradient.Span[from..to];
+            var keep = KeepMask(index, from, to, out bool masked);
             if (o.Momentum == 0f)
             {
                 int j = 0;
@@ -80,14 +83,15 @@ public sealed class Sgd : OptimizerOptions
                     var rate = new Vector<float>(lr);
                     for (; j <= w.Length - Vector<float>.Count; j += Vector<float>.Count)
                     {
-                        var wj = new Vector<float>(w[j..]);
-                        (wj - rate * new Vector<float>(g[j..])).CopyTo(w[j..]);
+                        var wj = new Vector<float>(w[j..]) - rate * new Vector<float>(g[j..]);
+                        (masked ? wj * new Vector<float>(keep[j..]) : wj).CopyTo(w[j..]);
                     }
                 }
 
                 for (; j < w.Length; j++)
                 {
-                    w[j] -= lr * g[j];
+                    float wj = w[j] - lr * g[j];
+                    w[j] = masked ? wj * keep[j] : wj;
                 }
 
                 return;
@@ -105,15 +109,25 @@ public sealed class Sgd : OptimizerOptions
                 {
                     var gi = new Vector<float>(g[i..]);
                     var vi = momentum * new Vector<float>(v[i..]) + gi;
+                    var wi = new Vector<float>(w[i..]) - rate * (nesterov ? gi + momentum * vi : vi);
+                    if (masked)
+                    {
+                        var ki = new Vector<float>(keep[i..]);
+                        vi *= ki;
+                        wi *= ki;
+                    }
+
                     vi.CopyTo(v[i..]);
-                    (new Vector<float>(w[i..]) - rate * (nesterov ? gi + momentum * vi : vi)).CopyTo(w[i..]);
+                    wi.CopyTo(w[i..]);
                 }
             }
 
             for (; i < w.Length; i++)
             {
-                v[i] = mu * v[i] + g[i];
-                w[i] -= lr * (nesterov ? g[i] + mu * v[i] : v[i]);
+                float vi = mu * v[i] + g[i];
+                float wi = w[i] - lr * (nesterov ? g[i] + mu * vi : vi);
+                v[i] = masked ? vi * keep[i] : vi;
+                w[i] = masked ? wi * keep[i] : wi;
             }
         }
     }
@@ -161,11 +175,14 @@ public class Adam : OptimizerOptions
 
         // One fused pass over w, g, m and v (the update is bound by memory traffic). The vector loop does the
         // scalar loop's operations in the same order, without fused multiply-adds, so both give the same bits
-        // and the split into ranges cannot change a result.
+        // and the split into ranges cannot change a result. With a pruning mask k (1 kept, 0 pruned) the moments
+        // and the new weight are multiplied by k in the same pass: a pruned weight and its moments stay exactly 0,
+        // a kept one is multiplied by 1 (the same bits as without a mask).
         protected override void Update(int index, int from, int to, float lr, int step)
         {
             var w = Parameters[index].Value.Span[from..to];
             ReadOnlySpan<float> g = Parameters[index].Gradient.Span[from..to];
+            var keep = KeepMask(index, from, to, out bool masked);
             var m = _m[index].AsSpan(from, to - from);
             var v = _v[index].AsSpan(from, to - from);
             float b1 = o.Beta1, b2 = o.Beta2, eps = o.Epsilon;
@@ -182,20 +199,33 @@ public class Adam : OptimizerOptions
                     var gi = new Vector<float>(g[i..]);
                     var mi = vb1 * new Vector<float>(m[i..]) + va1 * gi;
                     var vi = vb2 * new Vector<float>(v[i..]) + va2 * gi * gi;
+                    var wi = new Vector<float>(w[i..]);
+                    wi -= vlr * (mi * vc1) / (Vector.SquareRoot(vi * vc2) + veps) + vdecay * wi;
+                    if (masked)
+                    {
+                        var ki = new Vector<float>(keep[i..]);
+                        mi *= ki;
+                        vi *= ki;
+                        wi *= ki;
+                    }
+
                     mi.CopyTo(m[i..]);
                     vi.CopyTo(v[i..]);
-                    var wi = new Vector<float>(w[i..]);
-                    (wi - (vlr * (mi * vc1) / (Vector.SquareRoot(vi * vc2) + veps) + vdecay * wi)).CopyTo(w[i..]);
+                    wi.CopyTo(w[i..]);
                 }
             }
 
             for (; i < w.Length; i++)
             {
                 float gi = g[i];
-                m[i] = b1 * m[i] + (1f - b1) * gi;
-                v[i] = b2 * v[i] + (1f - b2) * gi * gi;
-                float mh = m[i] * c1, vh = v[i] * c2;
-                w[i] -= lr * mh / (MathF.Sqrt(vh) + eps) + decay * w[i];
+                float mi = b1 * m[i] + (1f - b1) * gi;
+                float vi = b2 * v[i] + (1f - b2) * gi * gi;
+                float mh = mi * c1, vh = vi * c2;
+                float wi = w[i] - (lr * mh / (MathF.Sqrt(vh) + eps) + decay * w[i]);
+                float ki = masked ? keep[i] : 1f;
+                m[i] = mi * ki;
+                v[i] = vi * ki;
+                w[i] = wi * ki;
             }
         }
     }
@@ -252,4 +282,14 @@ internal abstract class OptimizerState(IReadOnlyList<Parameter> parameters)
 
     /// <summary>Updates elements [<paramref name="from"/>, <paramref name="to"/>) of parameter <paramref name="index"/>.</summary>
     protected abstract void Update(int index, int from, int to, float lr, int step);
+
+    /// <summary>The pruning mask of elements [<paramref name="from"/>, <paramref name="to"/>) of parameter
+    /// <paramref name="index"/> (1 kept, 0 pruned), read at every step so that a mask set between steps takes effect
+    /// at once; <paramref name="masked"/> is false (and the span empty) when the parameter has none.</summary>
+    protected ReadOnlySpan<float> KeepMask(int index, int from, int to, out bool masked)
+    {
+        var mask = Parameters[index].Mask;
+        masked = mask is not null;
+        return masked ? mask!.Keep[from..to] : default;
+    }
 }

@@ -27,6 +27,13 @@ internal sealed class TrainingStep
         _options = options;
         _task = task;
         _parameters = net.Parameters.ToList();
+        foreach (var p in _parameters)
+        {
+            // Pruned weights start at exactly 0 (whatever was written into them since the mask was set); the
+            // optimizer keeps them there, so every forward pass computes with M ⊙ W.
+            p.ApplyMask();
+        }
+
         _optimizer = options.Optimizer.CreateState(_parameters);
         Context = new ForwardContext(ForwardMode.Train, maskRng, options.MaxThreads);
     }
@@ -68,10 +75,34 @@ internal sealed class TrainingStep
             AddL2(_parameters, _options.L2);
         }
 
+        if (_options.BatchNormScaleL1 > 0)
+        {
+            AddScaleL1(_parameters, _options.BatchNormScaleL1);
+        }
+
         _optimizer.Step(learningRate, ++_steps, _options.MaxThreads);
         if (_options.MaxNorm is float c)
         {
             Trainer.ApplyMaxNorm(_parameters, c);
+        }
+    }
+
+    /// <summary>Network slimming's subgradient of λ·Σ|γ|: λ·sign(γ) on every batch-norm scale's gradient.</summary>
+    private static void AddScaleL1(List<Parameter> parameters, float lambda)
+    {
+        foreach (var p in parameters)
+        {
+            if (p.Kind != ParameterKind.Scale)
+            {
+                continue;
+            }
+
+            var gamma = p.Value.Span;
+            var g = p.Gradient.Span;
+            for (int i = 0; i < gamma.Length; i++)
+            {
+                g[i] += lambda * MathF.Sign(gamma[i]);
+            }
         }
     }
 
