@@ -34,7 +34,13 @@ public sealed class Trainer
     /// <param name="progress">Receives each epoch's record as it completes.</param>
     /// <param name="cancellationToken">Stops training after the current batch; the model of the last completed
     /// epoch is returned (<see cref="StopReason.Cancelled"/>).</param>
-    public TrainedModel Fit(Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default)
+    public TrainedModel Fit(Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default) =>
+        FitObserved(network, train, validation, progress, cancellationToken, afterStep: null);
+
+    /// <summary><see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/> that also
+    /// calls <paramref name="afterStep"/> with the 1-based iteration count and the network being trained after every
+    /// optimizer step (lottery-ticket rewinding keeps the weights of iteration k this way).</summary>
+    internal TrainedModel FitObserved(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, Action<long, Network>? afterStep)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(train);
@@ -93,6 +99,7 @@ public sealed class Trainer
         var stop = StopReason.Completed;
 
         int n = train.Count;
+        long iteration = 0;
         int[] order = Enumerable.Range(0, n).ToArray();
         var batcher = new Batcher(train);
         for (int epoch = 0; epoch < o.Epochs && stop == StopReason.Completed; epoch++)
@@ -124,6 +131,7 @@ public sealed class Trainer
                 seen += size;
                 correct += batchCorrect;
                 step.Update(lr);
+                afterStep?.Invoke(++iteration, net);
                 if (cancellationToken.IsCancellationRequested)
                 {
                     stop = StopReason.Cancelled;
