@@ -36,6 +36,13 @@ public sealed class OnnxExportOptions
     /// seed them. With a seed, each new ONNX Runtime session draws the same sequence of samples.</summary>
     public int? MonteCarloSeed { get; set; }
 
+    /// <summary>Write weight matrices and kernels that are mostly zero — pruned ones — as ONNX
+    /// <c>sparse_initializer</c>s (COO: the non-zero values and their int64 positions) instead of dense initializers
+    /// (default false). Only tensors that get smaller move (at most a third non-zero), so the file shrinks with the
+    /// sparsity. ONNX Runtime turns them back into dense tensors when it loads the model: the file is smaller, the
+    /// arithmetic (and its speed) the same. The importer reads both forms.</summary>
+    public bool SparseWeights { get; set; }
+
     /// <summary>The ONNX operator set the exporter writes (17; IR version 8). GELU uses the Erf form.</summary>
     public int Opset => OnnxFormat.Opset;
 

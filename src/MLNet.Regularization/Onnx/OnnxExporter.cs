@@ -23,7 +23,8 @@ namespace MLNet.Regularization.Onnx;
 /// exports only with its plain-max inference rule (otherwise a <see cref="NotSupportedException"/>). Outputs: <c>probabilities</c> (Softmax over axis 1; for binary models
 /// [batch, 2] = P(0), P(1)) and <c>predicted_label</c> (ArgMax, int64), or <c>score</c> for regression.</para>
 /// <para>metadata_props record the library version, the layers with their regularizer settings, the class
-/// labels, the training seed, the task, the normalization, the trainer settings and the training history.</para>
+/// labels, the training seed, the task, the normalization, the trainer settings and the training history; for a
+/// pruned network also the sparsity per layer and the pruning masks (pruned weights are exact zeros in the graph).</para>
 /// </remarks>
 public static class OnnxExporter
 {
@@ -92,6 +93,11 @@ public static class OnnxExporter
         }
 
         AddOutputs(g, model, network, options);
+        if (options.SparseWeights)
+        {
+            OnnxPruning.SparsifyWeights(g.Graph);
+        }
+
         var proto = new ModelProto
         {
             IrVersion = OnnxFormat.IrVersion,
@@ -173,6 +179,10 @@ public static class OnnxExporter
         yield return (OnnxFormat.Keys.History, OnnxHistoryJson.Write(model.History));
         yield return (OnnxFormat.Keys.BatchNormFolded, options.FoldBatchNorm ? "true" : "false");
         yield return (OnnxFormat.Keys.MonteCarlo, options.MonteCarlo ? "true" : "false");
+        foreach (var entry in OnnxPruning.Metadata(exported))
+        {
+            yield return entry;
+        }
     }
 
     private static string Describe(Layer layer)

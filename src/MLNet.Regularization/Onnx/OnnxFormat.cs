@@ -75,5 +75,13 @@ internal static class OnnxFormat
 
         /// <summary>Whether the graph is the Monte Carlo (stochastic) variant.</summary>
         public const string MonteCarlo = "monte_carlo";
+
+        /// <summary>JSON of a pruned network's sparsity: totals and, per prunable layer, weights, survivors and
+        /// sparsity (only for pruned networks).</summary>
+        public const string Sparsity = "sparsity";
+
+        /// <summary>JSON of a pruned network's masks, one per prunable weight in order (null where none), as base64 of
+        /// one bit per weight (only for pruned networks).</summary>
+        public const string PruningMasks = "pruning_masks";
     }
 }

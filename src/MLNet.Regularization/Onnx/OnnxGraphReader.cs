@@ -30,8 +30,9 @@ internal sealed partial class OnnxGraphReader
     private OnnxGraphReader(string source, GraphProto graph)
     {
         _source = source;
-        _nodes = graph.Node;
-        foreach (var t in graph.Initializer)
+        var sparse = graph.SparseInitializer.Select(s => OnnxPruning.Densify(s, source)).ToList();
+        _nodes = OnnxPruning.TakeSparseConstants(graph.Node, sparse, source);
+        foreach (var t in graph.Initializer.Concat(sparse))
         {
             if (!_initializers.TryAdd(t.Name, t))
             {
@@ -132,6 +133,11 @@ internal sealed partial class OnnxGraphReader
             {
                 throw Fail($"its metadata names {classNames.Count} classes but the graph has {classCount}.");
             }
+        }
+
+        if (metadata.TryGetValue(OnnxFormat.Keys.PruningMasks, out string? masks))
+        {
+            OnnxPruning.RestoreMasks(network, masks, _source);
         }
 
         var history = ParseMetadata(metadata, OnnxFormat.Keys.History, OnnxHistoryJson.Read) ?? new TrainingHistory([], 0, StopReason.Completed);
