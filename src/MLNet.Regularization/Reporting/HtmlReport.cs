@@ -30,7 +30,7 @@ public sealed class HtmlReportOptions
 /// <c>&lt;g class="series" data-config="name"&gt;</c> element, each gap bar one <c>&lt;g class="gap-bar"
 /// data-config="name"&gt;</c>.</para>
 /// </remarks>
-public static class HtmlReport
+public static partial class HtmlReport
 {
     private static readonly string[] Palette =
         ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#7f7f7f"];
@@ -42,12 +42,7 @@ public static class HtmlReport
     {
         ArgumentNullException.ThrowIfNull(result);
         options ??= new HtmlReportOptions();
-        var html = new StringBuilder();
-        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n")
-            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n")
-            .Append("<meta name=\"generator\" content=\"MLNet.Regularization\"/>\n")
-            .Append("<title>").Append(E(options.Title)).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n<main>\n");
-        html.Append("<h1>").Append(E(options.Title)).Append("</h1>\n");
+        var html = Open(options.Title);
         Summary(html, result, options);
         Leaderboard(html, result);
         var ranked = result.Leaderboard;
@@ -72,9 +67,8 @@ public static class HtmlReport
             html.Append("<p class=\"note\">No trial completed, so there is nothing to chart.</p>\n");
         }
 
-        html.Append("<footer>Made by MLNet.Regularization. Training loss is measured with the regularizers active (dropout on), as Keras reports it; ")
-            .Append("every validation figure and the training accuracy are measured in inference mode.</footer>\n</main>\n</body>\n</html>\n");
-        return html.ToString();
+        return Close(html, "Made by MLNet.Regularization. Training loss is measured with the regularizers active (dropout on), as Keras reports it; "
+            + "every validation figure and the training accuracy are measured in inference mode.");
     }
 
     /// <summary>Writes the page to <paramref name="path"/> atomically (temporary file, then rename).</summary>
@@ -83,6 +77,18 @@ public static class HtmlReport
     /// <param name="options">Title and data description; defaults when null.</param>
     public static void Write(ComparisonResult result, string path, HtmlReportOptions? options = null) =>
         AtomicFile.WriteAllText(path, Render(result, options));
+
+    /// <summary>The head of a page (inline CSS) and its title.</summary>
+    private static StringBuilder Open(string title) => new StringBuilder()
+        .Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n")
+        .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n")
+        .Append("<meta name=\"generator\" content=\"MLNet.Regularization\"/>\n")
+        .Append("<title>").Append(E(title)).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n<main>\n")
+        .Append("<h1>").Append(E(title)).Append("</h1>\n");
+
+    /// <summary>The footer and the end of a page.</summary>
+    private static string Close(StringBuilder html, string footer) =>
+        html.Append("<footer>").Append(E(footer)).Append("</footer>\n</main>\n</body>\n</html>\n").ToString();
 
     /// <summary>The colour of the configuration at a leaderboard position.</summary>
     internal static string Color(int i) => i < Palette.Length
@@ -473,6 +479,7 @@ svg .label { fill: #333; }
 svg .bin { fill: #4e79a7; fill-opacity: 0.85; }
 svg .miscalibration { fill: #e15759; fill-opacity: 0.25; stroke: #e15759; stroke-width: 1; }
 svg .diagonal { stroke: #555; stroke-dasharray: 4 4; }
+svg .dense { stroke: #999; stroke-dasharray: 3 3; }
 .legend { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 13px; }
 .confusion th, .confusion td { padding: 4px 8px; text-align: right; border: 1px solid #eee; font-size: 12.5px; }
 .confusion thead th { font-weight: 600; }
