@@ -45,11 +45,12 @@ internal static partial class Cli
     {
         var root = new RootCommand(
             "Train regularized neural networks (dropout, DropConnect, batch norm, max-norm, weight decay) on your own CSV or IDX files, " +
-            "compare regularizers AutoML-style, and export ONNX.");
+            "compare regularizers AutoML-style, prune them to lottery tickets or smaller networks, and export ONNX.");
         root.Add(TrainCommand.Create(context));
         root.Add(CompareCommand.Create(context));
         root.Add(EvaluateCommand.Create(context));
         root.Add(PredictCommand.Create(context));
+        root.Add(PruneCommand.Create(context));
         return root;
     }
 
