@@ -80,8 +80,9 @@ internal static class OnnxFormat
         /// sparsity (only for pruned networks).</summary>
         public const string Sparsity = "sparsity";
 
-        /// <summary>JSON of a pruned network's masks, one per prunable weight in order (null where none), as base64 of
-        /// one bit per weight (only for pruned networks).</summary>
+        /// <summary>JSON of a pruned network's masks, one per prunable weight in order (null where none): its length and
+        /// survivors, and either <c>"nonzero": true</c> (the mask is the weight's non-zero pattern) or base64 of one bit
+        /// per weight (only for pruned networks).</summary>
         public const string PruningMasks = "pruning_masks";
     }
 }

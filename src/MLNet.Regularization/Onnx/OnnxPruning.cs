@@ -12,8 +12,9 @@ namespace MLNet.Regularization.Onnx;
 /// <summary>
 /// The pruned model in ONNX: the masks and the per-layer sparsity in the metadata, and, on request, the weights as
 /// <c>sparse_initializer</c>s. Pruned weights are exact zeros in the dense initializers, so ONNX Runtime computes what
-/// C# computes; the masks are stored besides (one bit per weight, <see cref="WeightMask.ToBits"/>, base64) because a
-/// surviving weight may be 0 too, and re-imported models must keep training with the same masks.
+/// C# computes; the masks are stored besides, because re-imported models must keep training with the same masks: as
+/// "the non-zero pattern of the weight" when that is what they are (every survivor non-zero, the usual case), else as
+/// one bit per weight (<see cref="WeightMask.ToBits"/>, base64), since a surviving weight may be exactly 0 too.
 /// </summary>
 internal static class OnnxPruning
 {
@@ -57,18 +58,28 @@ internal static class OnnxPruning
         yield return (OnnxFormat.Keys.PruningMasks, Json(w =>
         {
             w.WriteStartArray("masks");
-            foreach (var mask in NetworkSparsity.GetMasks(exported))
+            foreach (var (_, _, weight) in NetworkSparsity.PrunableWeights(exported))
             {
-                if (mask is null)
+                if (weight.Mask is not { } mask)
                 {
                     w.WriteNullValue();
                     continue;
                 }
 
+                // Usually every survivor is non-zero, and the mask is just the graph's non-zero pattern: then the
+                // bits are left out (they would be a third of a sparse file).
                 w.WriteStartObject();
                 w.WriteNumber("length", mask.Length);
                 w.WriteNumber("kept", mask.KeptCount);
-                w.WriteString("bits", Convert.ToBase64String(mask.ToBits()));
+                if (IsNonZeroPattern(mask, weight.Value.Span))
+                {
+                    w.WriteBoolean("nonzero", true);
+                }
+                else
+                {
+                    w.WriteString("bits", Convert.ToBase64String(mask.ToBits()));
+                }
+
                 w.WriteEndObject();
             }
 
@@ -104,8 +115,15 @@ internal static class OnnxPruning
                         throw new InvalidDataException($"{source}: pruning mask {i} covers {length} weights but layer {layer} ({l.Name}) has {w.Value.Length}.");
                     }
 
-                    var mask = WeightMask.FromBits(Convert.FromBase64String(entry.GetProperty("bits").GetString() ?? ""), length);
                     var values = w.Value.Span;
+                    var mask = entry.TryGetProperty("bits", out var bits)
+                        ? WeightMask.FromBits(Convert.FromBase64String(bits.GetString() ?? ""), length)
+                        : entry.TryGetProperty("nonzero", out var nonZero) && nonZero.GetBoolean() ? NonZeroPattern(values) : throw new InvalidDataException($"{source}: pruning mask {i} has neither bits nor \"nonzero\": true.");
+                    if (mask.KeptCount != entry.GetProperty("kept").GetInt32())
+                    {
+                        throw new InvalidDataException($"{source}: pruning mask {i} keeps {mask.KeptCount} weights of layer {layer} ({l.Name}) but says it keeps {entry.GetProperty("kept").GetInt32()}.");
+                    }
+
                     for (int j = 0; j < values.Length; j++)
                     {
                         if (values[j] != 0f && !mask.IsKept(j))
@@ -126,6 +144,31 @@ internal static class OnnxPruning
         }
 
         NetworkSparsity.SetMasks(network, masks);
+    }
+
+    /// <summary>True when the mask keeps exactly the non-zero values.</summary>
+    private static bool IsNonZeroPattern(WeightMask mask, ReadOnlySpan<float> values)
+    {
+        for (int j = 0; j < values.Length; j++)
+        {
+            if (mask.IsKept(j) != (values[j] != 0f))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static WeightMask NonZeroPattern(ReadOnlySpan<float> values)
+    {
+        var flags = new bool[values.Length];
+        for (int j = 0; j < values.Length; j++)
+        {
+            flags[j] = values[j] != 0f;
+        }
+
+        return WeightMask.FromFlags(flags);
     }
 
     /// <summary>Moves every float initializer of rank 2 or more (weights and kernels) whose non-zero values take less

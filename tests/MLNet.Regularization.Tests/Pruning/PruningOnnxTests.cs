@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Google.Protobuf;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Onnx;
@@ -168,28 +169,65 @@ public class PruningOnnxTests(PruningOnnxFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public void A_mask_that_is_not_the_non_zero_pattern_is_stored_bit_by_bit()
+    {
+        // A survivor that is exactly 0 (possible, if unlikely, after training): the mask is no longer the graph's
+        // non-zero pattern, so its bits are written, and it comes back exactly.
+        var (model, _, x) = fixture.Models["ticket_mlp"];
+        var network = model.Network.Clone();
+        var weight = NetworkSparsity.PrunableWeights(network)[1].Weight;
+        int survivor = Array.FindIndex(weight.Mask!.ToFlags(), f => f);
+        weight.Value.Data[survivor] = 0f;
+        var edited = StructuredPruningTests.Model(network, model);
+        var proto = OnnxExporter.BuildModel(edited, new OnnxExportOptions());
+        using var masks = JsonDocument.Parse(proto.MetadataProps.Single(p => p.Key == "pruning_masks").Value);
+        var entries = masks.RootElement.GetProperty("masks").EnumerateArray().ToList();
+        Assert.True(entries[0].GetProperty("nonzero").GetBoolean());
+        Assert.False(entries[1].TryGetProperty("nonzero", out _));
+        Assert.Equal(Convert.ToBase64String(weight.Mask.ToBits()), entries[1].GetProperty("bits").GetString());
+        var imported = OnnxImporter.Load(proto.ToByteArray());
+        Assert.Equal(weight.Mask.ToBits(), NetworkSparsity.PrunableWeights(imported.Network)[1].Weight.Mask!.ToBits());
+        Assert.Equal(edited.PredictProbabilities(x), imported.PredictProbabilities(x));
+    }
+
+    [Fact]
     public void Masks_that_do_not_fit_the_graph_are_refused()
     {
         var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(fixture.Models["ticket_mlp"].Path));
         var entry = proto.MetadataProps.Single(p => p.Key == "pruning_masks");
-        string original = entry.Value;
+        var original = JsonNode.Parse(entry.Value)!;
 
-        // A mask that prunes a weight the graph holds as non-zero.
-        var weights = NetworkSparsity.PrunableWeights(fixture.Models["ticket_mlp"].Model.InferenceNetwork);
-        var flags = weights[0].Weight.Mask!.ToFlags();
+        // Bits that prune a weight the graph holds as non-zero.
+        var mask = NetworkSparsity.PrunableWeights(fixture.Models["ticket_mlp"].Model.InferenceNetwork)[0].Weight.Mask!;
+        var flags = mask.ToFlags();
         int survivor = Array.IndexOf(flags, true);
         flags[survivor] = false;
-        entry.Value = original.Replace(Convert.ToBase64String(weights[0].Weight.Mask!.ToBits()), Convert.ToBase64String(WeightMask.FromFlags(flags).ToBits()), StringComparison.Ordinal);
+        entry.Value = Edit(first =>
+        {
+            first["bits"] = Convert.ToBase64String(WeightMask.FromFlags(flags).ToBits());
+            first["kept"] = mask.KeptCount - 1;
+        });
         Assert.Contains($"prunes weight {survivor} of layer 0 (Dense)", Error(proto), StringComparison.Ordinal);
 
+        entry.Value = Edit(first => first["kept"] = mask.KeptCount + 1);
+        Assert.Contains($"keeps {mask.KeptCount} weights of layer 0 (Dense) but says it keeps {mask.KeptCount + 1}", Error(proto), StringComparison.Ordinal);
+        entry.Value = Edit(first => first.Remove("nonzero"));
+        Assert.Contains("has neither bits nor", Error(proto), StringComparison.Ordinal);
+        entry.Value = Edit(first => first["length"] = 5);
+        Assert.Contains("covers 5 weights but layer 0 (Dense) has 384", Error(proto), StringComparison.Ordinal);
+        entry.Value = Edit(first => first["bits"] = "not base64!");
+        Assert.Contains("'pruning_masks' is not in the expected form", Error(proto), StringComparison.Ordinal);
         entry.Value = """{"masks":[null]}""";
         Assert.Contains("has 1 masks but the graph has 4 prunable weights", Error(proto), StringComparison.Ordinal);
-        entry.Value = """{"masks":[{"length":5,"bits":"AA=="},null,null,null]}""";
-        Assert.Contains("covers 5 weights but layer 0 (Dense) has 384", Error(proto), StringComparison.Ordinal);
-        entry.Value = """{"masks":[{"length":384,"bits":"not base64!"},null,null,null]}""";
-        Assert.Contains("'pruning_masks' is not in the expected form", Error(proto), StringComparison.Ordinal);
         entry.Value = "[";
         Assert.Contains("'pruning_masks' is not in the expected form", Error(proto), StringComparison.Ordinal);
+
+        string Edit(Action<JsonObject> change)
+        {
+            var copy = original.DeepClone();
+            change(copy["masks"]![0]!.AsObject());
+            return copy.ToJsonString();
+        }
 
         static string Error(ModelProto model) => Assert.Throws<InvalidDataException>(() => OnnxImporter.Load(model.ToByteArray())).Message;
     }
