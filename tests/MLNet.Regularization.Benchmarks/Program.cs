@@ -2,11 +2,17 @@ using BenchmarkDotNet.Running;
 using MLNet.Regularization.Benchmarks;
 
 // `-- quick`: the one-table runner with the PyTorch peer; `-- profile`: a training step's time layer by layer;
+// `-- pruning`: inference speed and ONNX size of structurally and magnitude-pruned networks;
 // anything else goes to BenchmarkDotNet
 // (for example `-- --filter *Gemm*`).
 if (args.Length > 0 && args[0] == "quick")
 {
     return QuickRunner.Run(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "pruning")
+{
+    return PruningRunner.Run(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "profile")
