@@ -4,6 +4,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms;
 using MLNet.Regularization.Data;
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Training;
 
 namespace MLNet.Regularization.MLNet;
@@ -69,11 +70,14 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         // The MLContext's cancellation is a flag, not a token: a timer turns it into one every 50 ms.
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(_options.CancellationToken);
         using var watch = new Timer(_ => CancelIf(_context, cancellation), null, 0, 50);
-        var model = new Trainer(trainerOptions).Fit(_options.BuildNetwork(outputs), train, validation, progress, cancellation.Token);
-        if (cancellation.IsCancellationRequested || model.History.StopReason == StopReason.Cancelled)
+        var model = _options.PruningRounds > 0
+            ? FitTicket(trainerOptions, outputs, train, validation, progress, channel, cancellation.Token)
+            : new Trainer(trainerOptions).Fit(_options.BuildNetwork(outputs), train, validation, progress, cancellation.Token);
+        if (cancellation.IsCancellationRequested || model is null || model.History.StopReason == StopReason.Cancelled)
         {
-            channel.Info(MessageSensitivity.None, Invariant($"training cancelled after {model.History.Epochs.Count} epoch(s)"));
-            throw new OperationCanceledException($"training of the regularized network was cancelled after {model.History.Epochs.Count} epoch(s).", cancellation.Token);
+            string after = model is null ? "during the dense round" : Invariant($"after {model.History.Epochs.Count} epoch(s)");
+            channel.Info(MessageSensitivity.None, $"training cancelled {after}");
+            throw new OperationCanceledException($"training of the regularized network was cancelled {after}.", cancellation.Token);
         }
 
         channel.Info(MessageSensitivity.None, Invariant($"finished ({model.History.StopReason}): kept the weights of epoch {model.History.ModelEpoch} of {model.History.Epochs.Count}, {model.History.TotalSeconds:F1} s"));
@@ -93,6 +97,26 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         {
             // Training has ended and the source is gone; a last tick of the timer has nothing to do.
         }
+    }
+
+    /// <summary>Iterative magnitude pruning (<see cref="RegularizedNetworkOptions.PruningRounds"/>): every round is
+    /// logged; the sparsest completed round's model is returned (null when not even the dense round completed).</summary>
+    private TrainedModel? FitTicket(TrainerOptions trainerOptions, int outputs, Dataset train, Dataset? validation, IProgress<EpochRecord> epochs, IChannel channel, CancellationToken token)
+    {
+        var rounds = new Forward<LotteryTicketProgress>(p =>
+        {
+            if (p.Kind == LotteryTicketProgressKind.Epoch)
+            {
+                epochs.Report(p.Epoch!);
+            }
+            else if (p.Kind == LotteryTicketProgressKind.RoundFinished)
+            {
+                var t = p.Result!.Ticket;
+                channel.Info(MessageSensitivity.None, Invariant($"pruning round {p.Round}/{p.Rounds}: {100 * p.Result.FractionRemaining:0.##}% of the weights, validation accuracy {t.ValidationAccuracy:F4} (epoch {t.EarlyStopEpoch})"));
+            }
+        });
+        var result = new LotteryTicket(_options.ToLotteryTicketOptions(trainerOptions)).Run(_options.BuildNetwork(outputs), train, validation, null, rounds, token);
+        return result.Sparsest?.Ticket.Model;
     }
 
     private Dataset ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
@@ -261,6 +285,12 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
             next?.Report(e);
         }
     }
+}
+
+/// <summary>Forwards reports synchronously (<see cref="Progress{T}"/> would post them to the thread pool).</summary>
+internal sealed class Forward<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }
 
 /// <summary>One column of values, as the key dictionary of a MapValueToKey (in the given order).</summary>

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Experiments;
 using MLNet.Regularization.Layers;
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Training;
 
 namespace MLNet.Regularization.MLNet;
@@ -103,6 +104,22 @@ public class RegularizedNetworkOptions
 
     /// <summary>Mini-batch size. Default 128.</summary>
     public int BatchSize { get; set; } = 128;
+
+    /// <summary>Lottery-ticket pruning (Frankle &amp; Carbin, 2019): rounds of iterative magnitude pruning after the dense
+    /// training. Each round prunes <see cref="PruningRate"/> of the surviving weights with the smallest magnitude (the
+    /// output layer at half the rate), resets the survivors to their initialization — or rewinds them to step
+    /// <see cref="PruningRewindIteration"/> of the dense run — and trains again with these same settings. The
+    /// transformer holds the last, sparsest round's network: its pruned weights are exact zeros in the ONNX model and
+    /// its masks travel with the model. 0 (default) trains the dense network only.</summary>
+    public int PruningRounds { get; set; }
+
+    /// <summary>The fraction of surviving weights pruned per round, in (0, 1). Default 0.2 (after k rounds about
+    /// 0.8^k of the weights remain).</summary>
+    public double PruningRate { get; set; } = 0.2;
+
+    /// <summary>Rewind the survivors to their weights after this many optimizer steps of the dense run (Frankle et al.,
+    /// 2020) instead of resetting them to their initialization. Default null (reset).</summary>
+    public long? PruningRewindIteration { get; set; }
 
     /// <summary>Stop after this many epochs without validation improvement and keep the best epoch's weights
     /// (null = train every epoch). Needs <see cref="ValidationData"/> or <see cref="ValidationFraction"/>.</summary>
@@ -227,8 +244,33 @@ public class RegularizedNetworkOptions
             throw new ArgumentException($"InputShape must list positive sizes, such as [1, 28, 28], got [{string.Join(", ", InputShape)}].", nameof(InputShape));
         }
 
-        ToTrainerOptions(seed: 0).Validate();
+        var training = ToTrainerOptions(seed: 0);
+        training.Validate();
+        if (PruningRounds < 0)
+        {
+            throw new ArgumentException($"PruningRounds must be at least 0 (0 = no pruning), got {PruningRounds}.", nameof(PruningRounds));
+        }
+
+        if (PruningRounds > 0 && !(PruningRate > 0 && PruningRate < 1))
+        {
+            throw new ArgumentException($"PruningRate must be in (0, 1), got {PruningRate}.", nameof(PruningRate));
+        }
+
+        if (PruningRewindIteration is < 0)
+        {
+            throw new ArgumentException($"PruningRewindIteration must be at least 0 (or null to reset to the initialization), got {PruningRewindIteration}.", nameof(PruningRewindIteration));
+        }
     }
+
+    /// <summary>The lottery-ticket settings these options stand for (<see cref="PruningRounds"/> &gt; 0).</summary>
+    internal LotteryTicketOptions ToLotteryTicketOptions(TrainerOptions training) => new()
+    {
+        Rounds = PruningRounds,
+        PruneRate = PruningRate,
+        Reset = PruningRewindIteration is null ? TicketReset.Initialization : TicketReset.Rewind,
+        RewindIteration = PruningRewindIteration ?? 0,
+        Training = training,
+    };
 
     /// <summary>Builds the engine network: the layer list, or for each hidden layer Dense (or DropConnectDense),
     /// BatchNorm, ReLU, dropout; then the output layer.</summary>

@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Onnx;
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Training;
 using Xunit;
 
@@ -77,6 +78,46 @@ public sealed class RegularizedNetworkTests(Xunit.Abstractions.ITestOutputHelper
         Assert.All(history.Epochs, e => Assert.NotNull(e.ValidationLoss));
         Assert.Equal(StopReason.EarlyStopped, history.StopReason);
         Assert.True(history.Epochs.Count < 200);
+    }
+
+    [Fact]
+    public void PruningRounds_TrainALotteryTicket_WhosePrunedWeightsAreZeroInTheSavedModel()
+    {
+        var ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) =>
+        {
+            if (e.Message.Contains("pruning round", StringComparison.Ordinal))
+            {
+                lock (log)
+                {
+                    log.Add(e.Message);
+                }
+            }
+        };
+        var train = ml.Data.LoadFromEnumerable(Rows.Blobs(300, 1));
+        var test = ml.Data.LoadFromEnumerable(Rows.Blobs(150, 2));
+        var options = Small();
+        options.Epochs = 15;
+        options.ValidationFraction = 0.2;
+        options.EarlyStoppingPatience = 3;
+        options.PruningRounds = 2;
+        options.PruningRate = 0.5;
+        var model = BlobPipeline(ml, options).Fit(train);
+
+        // Two rounds at 50% (the output layer at 25%): a quarter of the hidden weights remain, as exact zeros in ONNX.
+        var network = ((IEnumerable<ITransformer>)model).OfType<RegularizedNetworkTransformer>().Single();
+        var layers = NetworkSparsity.PerLayer(network.Model.Network);
+        Assert.Equal(0.25, layers[0].FractionRemaining, 2);
+        Assert.Equal(0.5625, layers[1].FractionRemaining, 2);
+        var imported = OnnxImporter.Load(network.OnnxModel);
+        Assert.Equal(layers.Select(l => l.Remaining), NetworkSparsity.PerLayer(imported.Network).Select(l => l.Remaining));
+        Assert.Equal(3, log.Count(m => m.Contains("pruning round", StringComparison.Ordinal)));
+
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        Assert.True(metrics.MicroAccuracy > 0.85, $"accuracy {metrics.MicroAccuracy}");
+        var bad = Assert.Throws<ArgumentException>(() => ml.MulticlassClassification.Trainers.RegularizedNetwork(new RegularizedNetworkOptions { PruningRounds = 1, PruningRate = 1 }));
+        Assert.Contains("PruningRate must be in (0, 1)", bad.Message, StringComparison.Ordinal);
     }
 
     [Fact]
