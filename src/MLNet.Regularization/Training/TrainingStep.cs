@@ -67,17 +67,17 @@ internal sealed class TrainingStep
         ApplyGradients(learningRate);
     }
 
-    /// <summary>L2 penalty, optimizer step and max-norm on the gradients a backward pass left in the parameters.</summary>
+    /// <summary>L2 and slimming penalties, optimizer step and max-norm on the gradients a backward pass left in the parameters.</summary>
     internal void ApplyGradients(float learningRate)
     {
         if (_options.L2 > 0)
         {
-            AddL2(_parameters, _options.L2);
+            AddPenalty(_parameters, ParameterKind.Weight, _options.L2, sign: false);
         }
 
         if (_options.BatchNormScaleL1 > 0)
         {
-            AddScaleL1(_parameters, _options.BatchNormScaleL1);
+            AddPenalty(_parameters, ParameterKind.Scale, _options.BatchNormScaleL1, sign: true);
         }
 
         _optimizer.Step(learningRate, ++_steps, _options.MaxThreads);
@@ -87,39 +87,22 @@ internal sealed class TrainingStep
         }
     }
 
-    /// <summary>Network slimming's subgradient of λ·Σ|γ|: λ·sign(γ) on every batch-norm scale's gradient.</summary>
-    private static void AddScaleL1(List<Parameter> parameters, float lambda)
+    /// <summary>Adds a penalty's gradient to every parameter of one kind: λ·w for the L2 penalty λ/2·‖w‖² on weights,
+    /// λ·sign(γ) for network slimming's λ·Σ|γ| on batch-norm scales (Liu et al., 2017, a subgradient).</summary>
+    private static void AddPenalty(List<Parameter> parameters, ParameterKind kind, float lambda, bool sign)
     {
         foreach (var p in parameters)
         {
-            if (p.Kind != ParameterKind.Scale)
+            if (p.Kind != kind)
             {
                 continue;
             }
 
-            var gamma = p.Value.Span;
+            var v = p.Value.Span;
             var g = p.Gradient.Span;
-            for (int i = 0; i < gamma.Length; i++)
+            for (int i = 0; i < v.Length; i++)
             {
-                g[i] += lambda * MathF.Sign(gamma[i]);
-            }
-        }
-    }
-
-    private static void AddL2(List<Parameter> parameters, float lambda)
-    {
-        foreach (var p in parameters)
-        {
-            if (p.Kind != ParameterKind.Weight)
-            {
-                continue;
-            }
-
-            var w = p.Value.Span;
-            var g = p.Gradient.Span;
-            for (int i = 0; i < w.Length; i++)
-            {
-                g[i] += lambda * w[i];
+                g[i] += lambda * (sign ? MathF.Sign(v[i]) : v[i]);
             }
         }
     }
