@@ -59,8 +59,8 @@ public sealed class Parameter
     public bool IsPrunable => Kind == ParameterKind.Weight;
 
     /// <summary>Sets (or, with null, removes) the pruning mask. The pruned values become exactly 0 at once, and the
-    /// optimizers keep them there: they mask the gradient, their own state (momentum, Adam's moments) and the updated
-    /// value in the same pass.</summary>
+    /// optimizers keep them there: the updated value and their state (velocity, Adam's moments) are multiplied by the
+    /// mask in the same pass, so a pruned weight takes no update from its gradient, its decay or its history.</summary>
     /// <param name="mask">One flag per value, or null to unprune.</param>
     /// <exception cref="ArgumentException">The mask's length differs from the parameter's, or the parameter is not a
     /// weight.</exception>

@@ -3,8 +3,10 @@ namespace MLNet.Regularization.Pruning;
 /// <summary>
 /// Which weights of a parameter survive pruning: one flag per weight, in the parameter's own (row-major) order.
 /// Immutable, so clones of a network share it safely. Set it with <see cref="Layers.Parameter.SetMask"/>: the pruned
-/// weights become exactly 0 and the optimizers keep them there (their gradient, their momentum / Adam moments and the
-/// weight itself are multiplied by the mask in the same fused pass), so W = M ⊙ W holds at every forward pass.
+/// weights become exactly 0 and the optimizers keep them there (the updated weight and its velocity / Adam moments are
+/// multiplied by the mask in the same fused pass, so neither gradient, weight decay nor momentum moves it), and a
+/// training step re-zeroes them when it starts: W = M ⊙ W holds at every forward pass, which therefore computes with
+/// the masked weights at no extra cost. Max-norm rescales rows and L2 adds λ·w, both of which leave a 0 at 0.
 /// </summary>
 /// <remarks>The flags are stored as floats (1 kept, 0 pruned) because that is what the optimizers' vector loop
 /// multiplies by; <see cref="ToBits"/> / <see cref="FromBits"/> give a compact form (one bit per weight, least
