@@ -65,10 +65,11 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         var trainerOptions = _options.ToTrainerOptions(seed);
         using var channel = _context.StartChannel(Component);
         channel.Info(MessageSensitivity.None, Invariant($"training {Task.ToString().ToLowerInvariant()} network on {train.Count:N0} rows ({Shape(shape)} features{(validation is null ? "" : $", {validation.Count:N0} validation rows")}), seed {seed}: {trainerOptions.Describe()}"));
-        var progress = new EpochLog(channel, trainerOptions.Epochs, _options.Progress);
-
-        // The MLContext's cancellation is a flag, not a token: a timer turns it into one every 50 ms.
+        // The MLContext's cancellation is a flag, not a token: it is looked at after every epoch (so a cancellation
+        // made while an epoch runs stops training before the next one, whatever the machine's load) and every 50 ms
+        // by a timer (so a long epoch stops within a mini-batch of it).
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(_options.CancellationToken);
+        var progress = new EpochLog(channel, trainerOptions.Epochs, _options.Progress, () => CancelIf(_context, cancellation));
         using var watch = new Timer(_ => CancelIf(_context, cancellation), null, 0, 50);
         var model = _options.PruningRounds > 0
             ? FitTicket(trainerOptions, outputs, train, validation, progress, channel, cancellation.Token)
@@ -276,13 +277,14 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Writes each epoch to the MLContext's log and passes it on to the caller's progress.</summary>
-    private sealed class EpochLog(IChannel channel, int epochs, IProgress<EpochRecord>? next) : IProgress<EpochRecord>
+    private sealed class EpochLog(IChannel channel, int epochs, IProgress<EpochRecord>? next, Action afterEpoch) : IProgress<EpochRecord>
     {
         public void Report(EpochRecord e)
         {
             string validation = e.ValidationLoss is { } loss ? Invariant($", validation loss {loss:F4}, accuracy {e.ValidationAccuracy:F4}") : "";
             channel.Info(MessageSensitivity.None, Invariant($"epoch {e.Epoch}/{epochs}: loss {e.TrainLoss:F4}, accuracy {e.TrainAccuracy:F4}{validation}, {e.Seconds:F1} s"));
             next?.Report(e);
+            afterEpoch();
         }
     }
 }
