@@ -225,19 +225,20 @@ public sealed class DropConnectDense : Layer
     /// A per-mini-batch DropConnect mask (1 kept, 0 dropped; weight i uses counter start + i of a range reserved
     /// here, as <see cref="Rng.FillBernoulli(Span{float}, float, float)"/> would) and W ⊙ mask, in blocks small
     /// enough for the mask to be read back from cache, split over the threads (the mask does not depend on the
-    /// split). Shared with <see cref="DropConnectConv2D"/>.
+    /// split). Shared with <see cref="DropConnectConv2D"/> and the recurrent layers' weight drop, which keeps its
+    /// entries at <paramref name="keptValue"/> = 1/(1 − rate) (inverted scaling).
     /// </summary>
-    internal static void DrawMaskedWeights(Rng rng, float rate, float[] weight, float[] mask, float[] effective, int threads)
+    internal static void DrawMaskedWeights(Rng rng, float rate, float[] weight, float[] mask, float[] effective, int threads, float keptValue = 1f)
     {
         const int Block = 4096;
         ulong start = rng.Reserve(mask.Length);
-        StaticParallel.For(mask.Length, threads, (rng, start, rate, mask, weight, effective), static (s, from, to) =>
+        StaticParallel.For(mask.Length, threads, (rng, start, rate, mask, weight, effective, keptValue), static (s, from, to) =>
         {
             for (int b = from; b < to; b += Block)
             {
                 int n = Math.Min(Block, to - b);
                 var m = s.mask.AsSpan(b, n);
-                s.rng.FillBernoulli(m, s.rate, 1f, s.start + (ulong)b);
+                s.rng.FillBernoulli(m, s.rate, s.keptValue, s.start + (ulong)b);
                 TensorPrimitives.Multiply(s.weight.AsSpan(b, n), m, s.effective.AsSpan(b, n));
             }
         });

@@ -23,6 +23,7 @@ public enum ForwardMode
 public sealed class ForwardContext
 {
     private readonly Dictionary<(Layer Owner, int Slot), Tensor> _buffers = new();
+    private readonly Dictionary<Layer, object> _scratch = new();
 
     /// <summary>Creates a context.</summary>
     /// <param name="mode">Train, Inference or MonteCarlo.</param>
@@ -82,5 +83,20 @@ public sealed class ForwardContext
         shape[0] = batch;
         sampleShape.CopyTo(shape[1..]);
         return Buffer(owner, slot, shape);
+    }
+
+    /// <summary>A reusable object owned by <paramref name="owner"/> in this context (created on first use): per-pass
+    /// state that must not live in the layer itself, because several contexts may run one layer at once.</summary>
+    internal T Scratch<T>(Layer owner)
+        where T : class, new()
+    {
+        if (_scratch.TryGetValue(owner, out var value) && value is T typed)
+        {
+            return typed;
+        }
+
+        typed = new T();
+        _scratch[owner] = typed;
+        return typed;
     }
 }

@@ -171,6 +171,21 @@ internal sealed class OnnxGraphBuilder
         return tensor.Name;
     }
 
+    /// <summary>Adds a one-dimensional int64 constant, such as Squeeze's <c>axes</c>.</summary>
+    public string AddInt64s(string name, ReadOnlySpan<long> values)
+    {
+        var tensor = NewTensor(name, OnnxElementType.Int64, [values.Length]);
+        var bytes = new byte[values.Length * sizeof(long)];
+        for (int i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(i * sizeof(long)), values[i]);
+        }
+
+        tensor.RawData = ByteString.CopyFrom(bytes);
+        _graph.Initializer.Add(tensor);
+        return tensor.Name;
+    }
+
     /// <summary>Adds a float scalar (rank 0) constant.</summary>
     public string AddScalar(string name, float value) => AddInitializer(name, [value], []);
 
