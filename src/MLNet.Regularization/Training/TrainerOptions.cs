@@ -54,6 +54,11 @@ public sealed class TrainerOptions
     /// weight vector is rescaled to norm at most c; null (default) disables it. 3 to 4 is typical with dropout.</summary>
     public float? MaxNorm { get; set; }
 
+    /// <summary>Gradient clipping by global norm (Pascanu et al., 2013): when the L2 norm of all parameters' gradients
+    /// together exceeds this value, every gradient is scaled by value / norm before the L2 penalty and the optimizer
+    /// step; null (default) disables it. Recurrent networks use 0.25 to 10 (Zaremba et al. 5, AWD-LSTM 0.25).</summary>
+    public float? GradientClipNorm { get; set; }
+
     /// <summary>Feature normalization fitted on the training data only and carried by the trained model
     /// (default none).</summary>
     public NormalizationKind Normalization { get; set; } = NormalizationKind.None;
@@ -79,6 +84,7 @@ public sealed class TrainerOptions
         Check(L2 >= 0 && float.IsFinite(L2), nameof(L2), L2, "must be a non-negative number");
         Check(BatchNormScaleL1 >= 0 && float.IsFinite(BatchNormScaleL1), nameof(BatchNormScaleL1), BatchNormScaleL1, "must be a non-negative number");
         Check(MaxNorm is null || (MaxNorm > 0 && float.IsFinite(MaxNorm.Value)), nameof(MaxNorm), MaxNorm, "must be positive (or null to disable)");
+        Check(GradientClipNorm is null || (GradientClipNorm > 0 && float.IsFinite(GradientClipNorm.Value)), nameof(GradientClipNorm), GradientClipNorm, "must be positive (or null to disable)");
         Check(MaxThreads >= 1, nameof(MaxThreads), MaxThreads, "must be at least 1");
         Check(Optimizer is not null, nameof(Optimizer), null, "must be set");
         Optimizer!.Validate();
@@ -86,7 +92,7 @@ public sealed class TrainerOptions
 
     /// <summary>One line describing the run's settings, for logs and model metadata.</summary>
     public string Describe() => FormattableString.Invariant(
-        $"epochs={Epochs}, batch={BatchSize}, seed={Seed}, optimizer={Optimizer.Describe()}, schedule={Schedule?.Describe() ?? "constant"}, L2={L2}, max-norm={(MaxNorm?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "off")}, normalization={Normalization}{(BatchNormScaleL1 > 0 ? $", bn-scale-L1={BatchNormScaleL1}" : "")}");
+        $"epochs={Epochs}, batch={BatchSize}, seed={Seed}, optimizer={Optimizer.Describe()}, schedule={Schedule?.Describe() ?? "constant"}, L2={L2}, max-norm={(MaxNorm?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "off")}, normalization={Normalization}{(BatchNormScaleL1 > 0 ? $", bn-scale-L1={BatchNormScaleL1}" : "")}{(GradientClipNorm is float clip ? $", clip-norm={clip}" : "")}");
 
     private static void Check(bool ok, string name, object? value, string rule)
     {

@@ -70,6 +70,11 @@ internal sealed class TrainingStep
     /// <summary>L2 and slimming penalties, optimizer step and max-norm on the gradients a backward pass left in the parameters.</summary>
     internal void ApplyGradients(float learningRate)
     {
+        if (_options.GradientClipNorm is float clip)
+        {
+            ClipByGlobalNorm(_parameters, clip);
+        }
+
         if (_options.L2 > 0)
         {
             AddPenalty(_parameters, ParameterKind.Weight, _options.L2, sign: false);
@@ -85,6 +90,32 @@ internal sealed class TrainingStep
         {
             Trainer.ApplyMaxNorm(_parameters, c);
         }
+    }
+
+    /// <summary>Scales every gradient by <paramref name="maxNorm"/> / ‖g‖ when the global norm ‖g‖ (all parameters
+    /// together, summed in double in parameter order, so it does not depend on threads) exceeds it; returns ‖g‖.</summary>
+    internal static double ClipByGlobalNorm(List<Parameter> parameters, float maxNorm)
+    {
+        double sum = 0;
+        foreach (var p in parameters)
+        {
+            foreach (float g in p.Gradient.Span)
+            {
+                sum += (double)g * g;
+            }
+        }
+
+        double norm = Math.Sqrt(sum);
+        if (norm > maxNorm)
+        {
+            float scale = (float)(maxNorm / norm);
+            foreach (var p in parameters)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Multiply(p.Gradient.Span, scale, p.Gradient.Span);
+            }
+        }
+
+        return norm;
     }
 
     /// <summary>Adds a penalty's gradient to every parameter of one kind: λ·w for the L2 penalty λ/2·‖w‖² on weights,
