@@ -54,6 +54,14 @@ public static class SampleData
     public static (Dataset Train, Dataset Test) LoadFashionMnistSmall(bool asImages = false) =>
         LoadFashionMnist(FindFashionMnistSmall(), asImages);
 
+    /// <summary>The committed subset as row sequences: each image is read row by row, 28 steps of 28 pixels (sample
+    /// shape [28, 28]), the classic sequence task for recurrent networks.</summary>
+    public static (Dataset Train, Dataset Test) LoadFashionMnistSmallRows()
+    {
+        var (train, test) = LoadFashionMnistSmall();
+        return (train.Reshape(28, 28), test.Reshape(28, 28));
+    }
+
     /// <summary>Loads the four standard IDX files (<c>train-images-idx3-ubyte.gz</c>, ...) from a folder, such as
     /// the full Fashion-MNIST set at <see cref="DebianFashionMnistFolder"/>.</summary>
     /// <param name="folder">The folder holding the four files.</param>
