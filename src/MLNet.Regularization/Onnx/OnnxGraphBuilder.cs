@@ -117,6 +117,12 @@ internal sealed class OnnxGraphBuilder
         _doc = description;
     }
 
+    /// <summary>The current scope (what <see cref="BeginScope"/> set last).</summary>
+    public string Scope => _scope;
+
+    /// <summary>The current scope's description.</summary>
+    public string Description => _doc;
+
     /// <summary>Declares a graph input of shape [batch, ..<paramref name="sampleShape"/>] and makes it current.</summary>
     public string AddInput(string name, OnnxElementType type, ReadOnlySpan<int> sampleShape)
     {

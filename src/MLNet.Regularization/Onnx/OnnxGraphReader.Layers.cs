@@ -68,6 +68,12 @@ internal sealed partial class OnnxGraphReader
             case "RandomNormalLike":
                 ReadGaussianDropout(node);
                 break;
+            case "Transpose":
+                ReadRecurrent(node);
+                break;
+            case "Cast":
+                ReadEmbedding(node);
+                break;
             default:
                 throw new InvalidDataException(
                     $"{_source}: node '{node.Name}' uses operator '{node.OpType}', which OnnxImporter does not support; it reads only what MLNet.Regularization's exporter writes ({Operators}).");

@@ -80,9 +80,9 @@ internal sealed partial class OnnxGraphReader
             }
         }
 
-        if (opType is not ("Cast" or "Concat"))
+        if (opType is not ("Cast" or "Concat" or "Gather"))
         {
-            Attributes(node); // none allowed; the callers check Cast's and Concat's own
+            Attributes(node); // none allowed; the callers check Cast's, Concat's and Gather's own
         }
 
         return node;

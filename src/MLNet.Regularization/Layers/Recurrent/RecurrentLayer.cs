@@ -349,7 +349,7 @@ public abstract class RecurrentLayer : Layer
 
         if (monteCarlo.InputRate > 0f)
         {
-            MonteCarloDropoutNodes(g, ctx, monteCarlo.InputRate);
+            MonteCarloDropoutNodes(g, ctx, monteCarlo.InputRate, "input");
         }
 
         int rows = Gates * Units, inputs = InputShape[1];
@@ -359,7 +359,7 @@ public abstract class RecurrentLayer : Layer
         if (monteCarlo.WeightRate > 0f)
         {
             // Weight drop: a fresh mask over R per run, kept entries scaled by 1/(1 − p), shared by the batch.
-            string[] dropped = g.AddNode("Dropout", [r2, g.AddScalar("weight_ratio", monteCarlo.WeightRate), g.AddBoolScalar("training_mode", true)], 2, Dropout.SeedAttribute(ctx));
+            string[] dropped = g.AddNode("Dropout", [r2, g.AddScalar("weight_ratio", monteCarlo.WeightRate), g.AddBoolScalar("weight_training_mode", true)], 2, Dropout.SeedAttribute(ctx));
             string mask = g.AddNode("Cast", [dropped[1]], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
             mask = g.AddNode("Mul", [mask, g.AddScalar("weight_kept_scale", 1f / (1f - monteCarlo.WeightRate))]);
             r2 = g.AddNode("Mul", [r2, mask]);
@@ -385,7 +385,7 @@ public abstract class RecurrentLayer : Layer
 
         if (monteCarlo.OutputRate > 0f)
         {
-            MonteCarloDropoutNodes(g, ctx, monteCarlo.OutputRate);
+            MonteCarloDropoutNodes(g, ctx, monteCarlo.OutputRate, "output");
         }
     }
 
@@ -396,10 +396,14 @@ public abstract class RecurrentLayer : Layer
     /// <paramref name="rb"/> is not all zero.</summary>
     internal virtual bool TrySetRecurrentBias(ReadOnlySpan<float> rb) => !rb.ContainsAnyExcept(0f);
 
-    private static void MonteCarloDropoutNodes(OnnxGraphBuilder g, OnnxExportContext ctx, float rate)
+    private static void MonteCarloDropoutNodes(OnnxGraphBuilder g, OnnxExportContext ctx, float rate, string where)
     {
-        // The same nodes as an inverted Dropout layer's Monte Carlo form (per element: a fresh mask at every step).
+        // The same nodes as an inverted Dropout layer's Monte Carlo form (per element: a fresh mask at every step), in
+        // a scope of their own so that the input's and the output's constants get distinct names.
+        string scope = g.Scope, description = g.Description;
+        g.BeginScope($"{scope}_{where}", description);
         new Dropout(rate).ExportOnnx(g, ctx);
+        g.BeginScope(scope, description);
     }
 
     /// <summary>x [B, steps, W] → [steps·B, W], times the site's mask.</summary>
