@@ -12,7 +12,8 @@ namespace MLNet.Regularization.Benchmarks;
 /// `dotnet run -c Release --project tests/MLNet.Regularization.Benchmarks -- quick`: one table of GEMM GFLOP/s,
 /// MLP training and inference samples/s and bytes allocated per training step, next to the PyTorch peer measured in
 /// the same run when Debian's python3-torch is installed. Every rate is the best of five timed rounds after a
-/// warm-up, on both sides. Options: <c>--no-peer</c> (ours only), <c>--no-gemm</c> (skip the GEMM rows).
+/// warm-up, on both sides. Options: <c>--no-peer</c> (ours only), <c>--no-gemm</c> (skip the GEMM rows),
+/// <c>--only GROUP</c> (only the rows whose group starts with GROUP, such as <c>LSTM</c>, on both sides).
 /// </summary>
 internal static class QuickRunner
 {
@@ -23,10 +24,13 @@ internal static class QuickRunner
     {
         int threads = Environment.ProcessorCount;
         bool withPeer = !args.Contains("--no-peer");
+        int only = Array.IndexOf(args, "--only");
+        string? group = only >= 0 && only + 1 < args.Length ? args[only + 1] : null;
+        bool Wanted(string g) => group is null || g.StartsWith(group, StringComparison.OrdinalIgnoreCase);
         var rows = new List<(string Group, string Name, double Ours, string Unit)>();
         Console.Error.WriteLine($"quick benchmark: {threads} threads, GEMM path {Gemm.ActivePath}, {RuntimeInfo()}");
 
-        foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Take(args.Contains("--no-gemm") ? 0 : 99))
+        foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Take(args.Contains("--no-gemm") || !Wanted("GEMM") ? 0 : 99))
         {
             var a = Random(m * k, 1);
             var b = Random(k * n, 2);
@@ -36,24 +40,37 @@ internal static class QuickRunner
             rows.Add(("GEMM", name, perSecond * 2.0 * m * n * k / 1e9, "GFLOP/s"));
         }
 
-        foreach (string config in Workloads.MlpConfigurations)
+        foreach (string config in Workloads.MlpConfigurations.Where(_ => Wanted("MLP")))
         {
             MeasureTraining("MLP", Workloads.Mlp(config), config, Workloads.Train, threads, rows);
         }
 
-        foreach (string config in Workloads.CnnConfigurations)
+        foreach (string config in Workloads.CnnConfigurations.Where(_ => Wanted("CNN")))
         {
             MeasureTraining("CNN", Workloads.Cnn(config), config, Workloads.Images, threads, rows);
         }
 
-        foreach (int batch in new[] { 1, 1024 })
+        foreach (string config in Workloads.LstmConfigurations.Where(_ => Wanted("LSTM")))
+        {
+            MeasureTraining("LSTM", Workloads.Lstm(config), config, Workloads.Rows, threads, rows);
+        }
+
+        foreach (int batch in Wanted("MLP") ? new[] { 1, 1024 } : [])
         {
             rows.Add(("MLP infer", $"batch {batch}", InferenceRate(Workloads.Mlp("dropout"), [784], batch), "samples/s"));
         }
 
-        rows.Add(("CNN infer", "batch 1024", InferenceRate(Workloads.Cnn("cnn"), [1, 28, 28], 1024), "samples/s"));
+        if (Wanted("CNN"))
+        {
+            rows.Add(("CNN infer", "batch 1024", InferenceRate(Workloads.Cnn("cnn"), [1, 28, 28], 1024), "samples/s"));
+        }
 
-        Dictionary<string, double>? peer = withPeer ? PeerRunner.Run() : null;
+        if (Wanted("LSTM"))
+        {
+            rows.Add(("LSTM infer", "batch 1024", InferenceRate(Workloads.Lstm("lstm"), [28, 28], 1024), "samples/s"));
+        }
+
+        Dictionary<string, double>? peer = withPeer ? PeerRunner.Run(group) : null;
         Print(rows, peer);
         return 0;
     }
@@ -154,7 +171,7 @@ internal static class PeerRunner
     public const string Python = "/usr/bin/python3";
     public const string OpenBlasOpenMp = "/usr/lib/x86_64-linux-gnu/openblas-openmp";
 
-    public static Dictionary<string, double>? Run()
+    public static Dictionary<string, double>? Run(string? group = null)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "peer", "torch_peer.py");
         if (!File.Exists(Python) || !File.Exists(script))
@@ -171,6 +188,10 @@ internal static class PeerRunner
         };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(SampleData.FindFashionMnistSmall());
+        if (group is not null)
+        {
+            start.ArgumentList.Add(group);
+        }
         if (Directory.Exists(OpenBlasOpenMp))
         {
             start.Environment["LD_LIBRARY_PATH"] = OpenBlasOpenMp;

@@ -49,6 +49,21 @@ internal static class Workloads
         _ => throw new ArgumentException($"unknown configuration '{configuration}'."),
     };
 
+    /// <summary>LSTM(28 → 128) on the row sequences (28 steps of 28 pixels), then Dense(10): plain and with variational
+    /// dropout on the inputs and the recurrent state (Gal &amp; Ghahramani; per-sequence masks).</summary>
+    public static readonly string[] LstmConfigurations = ["lstm", "lstm variational"];
+
+    public static Network Lstm(string configuration) => configuration switch
+    {
+        "lstm" => Network.Sequential(new LSTM(128), new Dense(10)),
+        "lstm variational" => Network.Sequential(new LSTM(128, false, new VariationalRecurrentDropout(0.25f, 0.25f)), new Dense(10)),
+        _ => throw new ArgumentException($"unknown configuration '{configuration}'."),
+    };
+
+    /// <summary>The committed subset as row sequences [5,000, 28, 28].</summary>
+    public static Dataset Rows => _rows ??= Train.Reshape(28, 28);
+
+    private static Dataset? _rows;
     private static Dataset? _train;
     private static Dataset? _images;
 

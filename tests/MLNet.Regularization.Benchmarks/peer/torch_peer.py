@@ -117,6 +117,70 @@ def cnn(config):
     return nn.Sequential(*layers)
 
 
+class VariationalLSTM(nn.Module):
+    """LSTM(28 -> 128) with Gal & Ghahramani's variational dropout on the inputs and the recurrent state (one mask per
+    sequence, reused at every step), as VariationalRecurrentDropout: nn.LSTM's fused kernel has no place for a mask
+    on h, so this runs the usual nn.LSTMCell loop."""
+
+    def __init__(self, inputs, hidden, rate):
+        super().__init__()
+        self.cell, self.hidden, self.rate = nn.LSTMCell(inputs, hidden), hidden, rate
+
+    def forward(self, x):
+        batch, steps, inputs = x.shape
+        h = x.new_zeros(batch, self.hidden)
+        c = x.new_zeros(batch, self.hidden)
+        if self.training:
+            keep = 1 - self.rate
+            mx = x.new_empty(batch, inputs).bernoulli_(keep) / keep
+            mh = x.new_empty(batch, self.hidden).bernoulli_(keep) / keep
+        for t in range(steps):
+            xt, hin = (x[:, t] * mx, h * mh) if self.training else (x[:, t], h)
+            h, c = self.cell(xt, (hin, c))
+        return h
+
+
+class LstmClassifier(nn.Module):
+    """LSTM(28 -> 128) on the 28 row steps, last step -> Dense(10), as Workloads.Lstm."""
+
+    def __init__(self, variational):
+        super().__init__()
+        self.rnn = VariationalLSTM(28, 128, 0.25) if variational else nn.LSTM(28, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        h = self.rnn(x) if isinstance(self.rnn, VariationalLSTM) else self.rnn(x)[0][:, -1]
+        return self.out(h)
+
+
+def lstm_rows(x, y, results):
+    rows = x.reshape(-1, 28, 28)
+    row_batches = [(rows[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(rows) - BATCH + 1, BATCH)]
+    for config in ["lstm", "lstm variational"]:
+        model = LstmClassifier(config == "lstm variational")
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        state = {"i": 0}
+
+        def lstm_step():
+            xb, yb = row_batches[state["i"] % len(row_batches)]
+            state["i"] += 1
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+
+        results[f"LSTM train/{config}"] = rate(lstm_step) * BATCH
+
+    model = LstmClassifier(False).eval()
+    xb = torch.randn(1024, 28, 28)
+
+    def lstm_infer():
+        with torch.no_grad():
+            torch.softmax(model(xb), dim=1)
+
+    results["LSTM infer/batch 1024"] = rate(lstm_infer) * 1024
+
+
 def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
     torch.set_num_threads(threads)
@@ -125,6 +189,12 @@ def main():
     x = torch.from_numpy(read_idx_images(os.path.join(data_dir, "train-images-idx3-ubyte.gz")))
     y = torch.from_numpy(read_idx_labels(os.path.join(data_dir, "train-labels-idx1-ubyte.gz")))
     results = {}
+    only = sys.argv[2].lower() if len(sys.argv) > 2 else None
+    if only is not None and only.startswith("lstm"):
+        lstm_rows(x, y, results)
+        malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+        print(json.dumps({"torch": torch.__version__, "threads": threads, "blas": blas_libraries(), "malloc": malloc, "results": results}))
+        return
 
     for name, ta, tb, m, n, k in GEMM_SHAPES:
         a = torch.randn(k, m) if ta else torch.randn(m, k)
@@ -186,6 +256,7 @@ def main():
 
         results[f"MLP infer/batch {batch}"] = rate(infer) * batch
 
+    lstm_rows(x, y, results)
     malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     print(json.dumps({"torch": torch.__version__, "threads": threads, "blas": blas_libraries(), "malloc": malloc, "results": results}))
 
