@@ -22,25 +22,26 @@ internal static class ProfileRunner
         var names = args.Where(a => a != "--inference").ToArray();
         if (names.Length == 0)
         {
-            names = [.. Workloads.MlpConfigurations, .. Workloads.CnnConfigurations];
+            names = [.. Workloads.MlpConfigurations, .. Workloads.CnnConfigurations, .. Workloads.LstmConfigurations];
         }
 
         foreach (string name in names)
         {
-            bool cnn = Workloads.CnnConfigurations.Contains(name);
-            if (!cnn && !Workloads.MlpConfigurations.Contains(name))
+            bool cnn = Workloads.CnnConfigurations.Contains(name), lstm = Workloads.LstmConfigurations.Contains(name);
+            if (!cnn && !lstm && !Workloads.MlpConfigurations.Contains(name))
             {
-                Console.Error.WriteLine($"unknown workload '{name}'; known: {string.Join(", ", Workloads.MlpConfigurations.Concat(Workloads.CnnConfigurations))}.");
+                Console.Error.WriteLine($"unknown workload '{name}'; known: {string.Join(", ", Workloads.MlpConfigurations.Concat(Workloads.CnnConfigurations).Concat(Workloads.LstmConfigurations))}.");
                 return 2;
             }
 
+            var network = cnn ? Workloads.Cnn(name) : lstm ? Workloads.Lstm(name) : Workloads.Mlp(name);
             if (inference)
             {
-                ProfileInference(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? [1, 28, 28] : [784]);
+                ProfileInference(name, network, cnn ? [1, 28, 28] : lstm ? [28, 28] : [784]);
             }
             else
             {
-                Profile(name, cnn ? Workloads.Cnn(name) : Workloads.Mlp(name), cnn ? Workloads.Images : Workloads.Train);
+                Profile(name, network, cnn ? Workloads.Images : lstm ? Workloads.Rows : Workloads.Train);
             }
         }
 
