@@ -1,5 +1,6 @@
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Tensors;
+using MLNet.Regularization.Training;
 using Xunit;
 
 namespace MLNet.Regularization.Tests.Recurrent;
@@ -10,7 +11,8 @@ namespace MLNet.Regularization.Tests.Recurrent;
 /// </summary>
 public class RecurrentGradientTests
 {
-    public const int Steps = 5, Features = 3, Units = 5, Batch = 6;
+    // 9 units: one vector of 8 (AVX2 and AVX-512 alike) and a scalar tail in the element-wise loops.
+    public const int Steps = 5, Features = 3, Units = 9, Batch = 6;
 
     /// <summary>Name → layer factory: each cell in both output modes, each regularizer, and a combination.</summary>
     public static readonly Dictionary<string, Func<Layer>> Cases = new()
@@ -130,5 +132,37 @@ public class RecurrentGradientTests
         }
 
         GradientCheck.Compare("table", layer.Table.Value.Data, analytic, Loss, 28, 2e-3, 2e-2, "Embedding");
+    }
+}
+
+public class RecurrentReproducibilityTests
+{
+    [Theory]
+    [InlineData("Vector512")]
+    [InlineData("Vector256")]
+    [InlineData("Scalar")]
+    public void Recurrent_training_is_bit_identical_with_one_or_two_threads_and_changes_with_the_seed(string path)
+    {
+        var before = Gemm.ForcedPath;
+        Gemm.ForcedPath = Enum.Parse<GemmPath>(path);
+        try
+        {
+            var blobs = TestData.Blobs(192, 48, 3, 1);
+            var data = blobs.Reshape(6, 8);
+            float[] Train(int threads, int seed) => new Trainer(new TrainerOptions { Epochs = 2, BatchSize = 64, Seed = seed, MaxThreads = threads, GradientClipNorm = 1f })
+                .Fit(Network.Sequential(
+                    new LSTM(40, true, new NonRecurrentDropout(0.2f), new WeightDrop(0.3f), new RecurrentDropoutWithoutMemoryLoss(0.2f)),
+                    new LSTM(24, true, new RnnDrop(0.2f)), new LSTM(20, true, new Zoneout(0.2f, 0.1f)),
+                    new GRU(17, false, new VariationalRecurrentDropout(0.2f, 0.2f, 0.2f)), new Dense(3)), data)
+                .Network.Parameters.SelectMany(p => p.Value.Data).ToArray();
+
+            var one = Train(1, 7);
+            Assert.Equal(one, Train(2, 7));
+            Assert.NotEqual(one, Train(1, 8));
+        }
+        finally
+        {
+            Gemm.ForcedPath = before;
+        }
     }
 }

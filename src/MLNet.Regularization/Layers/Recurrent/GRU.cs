@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using MLNet.Regularization.Tensors;
 
@@ -92,10 +93,18 @@ public sealed class GRU : RecurrentLayer
             var hPrevious = RecurrentPass.Row(pass.Hs, t, b, batch, h);
             var hidden = RecurrentPass.Row(pass.Hs, t + 1, b, batch, h);
             var candidate = masks.Candidate.ScaleRow(t, b, batch, h);
-            for (int u = 0; u < h; u++)
+            // h̃ = ñ + z ⊙ (h_{t−1} − ñ) = (1 − z) ⊙ ñ + z ⊙ h_{t−1}, with ñ = n ⊙ candidate mask.
+            if (candidate.IsEmpty)
             {
-                float nm = candidate.IsEmpty ? n[u] : n[u] * candidate[u];
-                hidden[u] = nm + (z[u] * (hPrevious[u] - nm));
+                TensorPrimitives.Subtract(hPrevious, n, hidden);
+                TensorPrimitives.MultiplyAdd(z, hidden, n, hidden);
+            }
+            else
+            {
+                var masked = RecurrentPass.Row(pass.Gh!, t, b, batch, 3 * h)[..h]; // z's recurrent part is no longer needed
+                TensorPrimitives.Multiply(n, candidate, masked);
+                TensorPrimitives.Subtract(hPrevious, masked, hidden);
+                TensorPrimitives.MultiplyAdd(z, hidden, masked, hidden);
             }
 
             Blend(masks.Hidden, t, b, batch, hPrevious, hidden, hidden);
@@ -118,7 +127,38 @@ public sealed class GRU : RecurrentLayer
             var candidate = masks.Candidate.ScaleRow(t, b, batch, h);
             var hiddenScale = masks.Hidden.ScaleRow(t, b, batch, h);
             var hiddenKeep = masks.Hidden.KeepRow(t, b, batch, h);
-            for (int u = 0; u < h; u++)
+            int u = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                // The scalar loop's operations a vector of units at a time (same bits; see LSTM.CellBackward).
+                var one = Vector<float>.One;
+                for (; u <= h - Vector<float>.Count; u += Vector<float>.Count)
+                {
+                    var z = new Vector<float>(x[u..]);
+                    var r = new Vector<float>(x[(h + u)..]);
+                    var n = new Vector<float>(x[((2 * h) + u)..]);
+                    var vdh = new Vector<float>(dh[u..]);
+                    var m = candidate.IsEmpty ? one : new Vector<float>(candidate[u..]);
+                    var nm = n * m;
+                    var dhNew = hiddenScale.IsEmpty ? vdh : vdh * new Vector<float>(hiddenScale[u..]);
+                    var dhPrevious = (hiddenKeep.IsEmpty ? Vector<float>.Zero : vdh * new Vector<float>(hiddenKeep[u..])) + (dhNew * z);
+                    var dn = dhNew * (one - z) * m;
+                    var dz = dhNew * (new Vector<float>(hPrevious[u..]) - nm);
+                    var dan = dn * (one - (n * n));
+                    var dReset = dan * new Vector<float>(recurrent[((2 * h) + u)..]);
+                    var daz = dz * z * (one - z);
+                    var dar = dReset * r * (one - r);
+                    daz.CopyTo(dx[u..]);
+                    daz.CopyTo(dr[u..]);
+                    dar.CopyTo(dx[(h + u)..]);
+                    dar.CopyTo(dr[(h + u)..]);
+                    dan.CopyTo(dx[((2 * h) + u)..]);
+                    (dan * r).CopyTo(dr[((2 * h) + u)..]);
+                    dhPrevious.CopyTo(dh[u..]);
+                }
+            }
+
+            for (; u < h; u++)
             {
                 float z = x[u], r = x[h + u], n = x[(2 * h) + u];
                 float m = candidate.IsEmpty ? 1f : candidate[u], nm = n * m;
