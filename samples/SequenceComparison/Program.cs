@@ -46,27 +46,12 @@ var configurations = new[]
     Lstm("zoneout 0.15/0.15", new Zoneout(0.15f, 0.15f)),
 }.Where(c => options.Only is null || options.Only.Any(o => c.Name.StartsWith(o, StringComparison.OrdinalIgnoreCase))).ToArray();
 
-var comparison = new Comparison(new ComparisonOptions { Validation = ValidationMethod.Holdout, HoldoutFraction = 0.1, Seed = options.Seed });
-var result = comparison.Run(configurations, train, new ConsoleProgress());
-
+// Rows are printed as each configuration finishes (a full-data run takes a while), epochs as progress on stderr.
 const string Row = "{0,-24} {1,11} {2,14} {3,14} {4,15} {5,8} {6,9} {7,11}";
 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Row, "regularization", "validation", "test accuracy", "test log-loss", "train accuracy", "gap", "seconds", "samples/s"));
 Console.WriteLine(new string('-', 112));
-foreach (var trial in result.Trials)
-{
-    if (trial.Model is null)
-    {
-        Console.WriteLine($"{trial.Name,-24} {trial.Status}: {trial.Error}");
-        continue;
-    }
-
-    var (testLoss, testAccuracy) = trial.Model.Evaluate(test);
-    double trainAccuracy = trial.TrainAccuracy.Mean;
-    var history = trial.Model.History;
-    Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Row, trial.Name, $"{trial.Accuracy.Mean:P2}", $"{testAccuracy:P2}", $"{testLoss:F4}",
-        $"{trainAccuracy:P2}", $"{(trainAccuracy - testAccuracy) * 100:F1} pt", $"{trial.Seconds:F1}",
-        $"{(double)result.TrainCount * history.Epochs.Count / history.TotalSeconds:N0}"));
-}
+var comparison = new Comparison(new ComparisonOptions { Validation = ValidationMethod.Holdout, HoldoutFraction = 0.1, Seed = options.Seed });
+var result = comparison.Run(configurations, train, new TableProgress(test, Row, train.Count - (int)Math.Round(train.Count * 0.1)));
 
 HtmlReport.Write(result, options.Report, new HtmlReportOptions
 {
@@ -78,15 +63,34 @@ Console.WriteLine();
 Console.WriteLine("validation = accuracy on the held-out 10% (the ranking metric); gap = train accuracy - test accuracy, both in inference mode;");
 Console.WriteLine($"samples/s counts training examples per second of training. Best: {result.Best?.Name}. Report: {Path.GetFullPath(options.Report)}");
 
-/// <summary>One line on stderr per finished configuration (the comparison reports synchronously).</summary>
-internal sealed class ConsoleProgress : IProgress<ComparisonProgress>
+/// <summary>Prints a configuration's table row (scored on the test set) as soon as it finishes, and each epoch on stderr;
+/// samples/s counts the training examples (the 90% the holdout leaves, <paramref name="trainExamples"/>) per second of training.</summary>
+internal sealed class TableProgress(Dataset test, string row, int trainExamples) : IProgress<ComparisonProgress>
 {
     public void Report(ComparisonProgress value)
     {
-        if (value.Kind == ComparisonProgressKind.TrialFinished && value.Result is { } trial)
+        if (value.Kind == ComparisonProgressKind.Epoch && value.Epoch is { } epoch)
         {
-            Console.Error.WriteLine($"  [{value.Trial}/{value.MaxTrials}] {trial.Name}: validation accuracy {trial.Accuracy.Mean:P2} ({trial.Seconds:F1} s)");
+            Console.Error.WriteLine($"  {value.Configuration}: epoch {epoch.Epoch}/{value.Epochs}, training loss {epoch.TrainLoss:F4}, {epoch.Seconds:F1} s");
         }
+
+        if (value.Kind != ComparisonProgressKind.TrialFinished || value.Result is not { } trial)
+        {
+            return;
+        }
+
+        if (trial.Model is null)
+        {
+            Console.WriteLine($"{trial.Name,-24} {trial.Status}: {trial.Error}");
+            return;
+        }
+
+        var (testLoss, testAccuracy) = trial.Model.Evaluate(test);
+        double trainAccuracy = trial.TrainAccuracy.Mean;
+        var history = trial.Model.History;
+        long trained = (long)history.Epochs.Count * trainExamples;
+        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, row, trial.Name, $"{trial.Accuracy.Mean:P2}", $"{testAccuracy:P2}", $"{testLoss:F4}",
+            $"{trainAccuracy:P2}", $"{(trainAccuracy - testAccuracy) * 100:F1} pt", $"{trial.Seconds:F1}", $"{trained / history.TotalSeconds:N0}"));
     }
 }
 

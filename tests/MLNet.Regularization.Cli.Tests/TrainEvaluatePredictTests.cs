@@ -50,6 +50,25 @@ public sealed class TrainEvaluatePredictTests : IDisposable
     }
 
     [Fact]
+    public void Train_takes_a_recurrent_spec_that_reads_each_row_of_pixels_as_a_step()
+    {
+        // 49 features = 7 rows of 7 pixels: the spec reshapes them into a sequence for the LSTM.
+        string spec = _folder.Write("lstm.json", """
+            { "layers": [ { "type": "reshape", "shape": [7, 7] },
+                          { "type": "lstm", "units": 24, "variationalInput": 0.1, "variationalRecurrent": 0.1 } ],
+              "training": { "epochs": 8, "batchSize": 32, "learningRate": 0.005, "normalization": "minmax" } }
+            """);
+        string model = _folder.File("lstm.onnx");
+        var r = Tool.Run("train", Tool.TrainCsv, "--label", "label", "--spec", spec, "--test", Tool.TestCsv, "--output", model, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var json = JsonDocument.Parse(r.Out);
+        Assert.InRange(json.RootElement.GetProperty("metrics").GetProperty("test").GetProperty("accuracy").GetDouble(), 0.4, 1.0);
+        var imported = OnnxImporter.Load(model);
+        Assert.Equal([49], imported.InputShape);
+        Assert.Equal(["Reshape", "LSTM", "Dense"], imported.Network.Layers.Select(l => l.Name));
+    }
+
+    [Fact]
     public void Train_reads_IDX_images_with_their_labels()
     {
         string model = _folder.File("idx.onnx");

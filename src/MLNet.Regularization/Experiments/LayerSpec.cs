@@ -28,12 +28,22 @@ namespace MLNet.Regularization.Experiments;
 /// <item><term>cutout</term><description>size, count, probability, fill</description></item>
 /// <item><term>dropblock</term><description>rate, blockSize, shareMaskAcrossChannels</description></item>
 /// <item><term>maxdrop</term><description>rate, mode (feature_wise | channel_wise)</description></item>
+/// <item><term>reshape</term><description>shape (per example, such as [28, 28] to read a flat 784-vector as 28 steps of 28)</description></item>
+/// <item><term>embedding</term><description>vocabulary, dimension, rate (embedding dropout of whole word types per sequence)</description></item>
+/// <item><term>lstm, gru</term><description>units, returnSequences; the recurrent dropout family: inputDropout and
+/// outputDropout (non-recurrent, per step: Zaremba et al.), variationalInput, variationalRecurrent and variationalOutput
+/// (per sequence: Gal &amp; Ghahramani), candidateDropout with candidateSampling (per_step | per_sequence: Semeniuta et
+/// al.), weightDrop (AWD-LSTM), zoneoutHidden; the lstm also rnnDrop (Moon et al.) and zoneoutCell (Krueger et al.)</description></item>
 /// </list>
 /// <para>A dense layer after convolutional layers needs a <c>flatten</c> (or <c>global_avg_pool</c>) in between, as in
 /// Keras; so does the output layer.</para>
 /// </remarks>
 public sealed class LayerSpec
 {
+    /// <summary>The options of both recurrent layer types.</summary>
+    private static readonly string[] RecurrentOptions =
+        ["returnSequences", "inputDropout", "outputDropout", "variationalInput", "variationalRecurrent", "variationalOutput", "candidateDropout", "candidateSampling", "weightDrop", "zoneoutHidden"];
+
     /// <summary>What each type takes: its required and optional properties (camelCase, as in JSON).</summary>
     private static readonly Dictionary<string, (string[] Required, string[] Optional, LayerShape Shape)> Kinds = new(StringComparer.Ordinal)
     {
@@ -58,6 +68,10 @@ public sealed class LayerSpec
         ["cutout"] = (["size"], ["count", "probability", "fill"], LayerShape.Image),
         ["dropblock"] = (["rate"], ["blockSize", "shareMaskAcrossChannels"], LayerShape.Image),
         ["maxdrop"] = (["rate"], ["mode"], LayerShape.Any),
+        ["reshape"] = (["shape"], [], LayerShape.Any),
+        ["embedding"] = (["vocabulary", "dimension"], ["rate"], LayerShape.Any),
+        ["lstm"] = (["units"], [.. RecurrentOptions, "rnnDrop", "zoneoutCell"], LayerShape.Any),
+        ["gru"] = (["units"], RecurrentOptions, LayerShape.Any),
     };
 
     /// <summary>How a layer type relates to image-shaped ([C, H, W]) activations.</summary>
@@ -175,6 +189,66 @@ public sealed class LayerSpec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? ShareMaskAcrossChannels { get; set; }
 
+    /// <summary>Per-example shape of a reshape layer, such as [28, 28].</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int[]? Shape { get; set; }
+
+    /// <summary>Vocabulary size of an embedding (token ids 0..vocabulary−1).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Vocabulary { get; set; }
+
+    /// <summary>Vector size of an embedding.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Dimension { get; set; }
+
+    /// <summary>A recurrent layer outputs every step ([T, H], to stack another recurrent layer) instead of the last (default false).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? ReturnSequences { get; set; }
+
+    /// <summary>Non-recurrent dropout of a recurrent layer's input, a fresh mask per step (Zaremba et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? InputDropout { get; set; }
+
+    /// <summary>Non-recurrent dropout of a recurrent layer's output, a fresh mask per step (Zaremba et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? OutputDropout { get; set; }
+
+    /// <summary>Variational dropout of the input, one mask per sequence (Gal &amp; Ghahramani).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? VariationalInput { get; set; }
+
+    /// <summary>Variational dropout of the recurrent state, one mask per sequence (Gal &amp; Ghahramani).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? VariationalRecurrent { get; set; }
+
+    /// <summary>Variational dropout of the output, one mask per sequence (Gal &amp; Ghahramani).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? VariationalOutput { get; set; }
+
+    /// <summary>RNNDrop: the LSTM memory cell dropped for a whole sequence (Moon et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? RnnDrop { get; set; }
+
+    /// <summary>Recurrent dropout without memory loss: dropout on the candidate update (Semeniuta et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? CandidateDropout { get; set; }
+
+    /// <summary>The candidate dropout's mask: per_step (default) or per_sequence.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? CandidateSampling { get; set; }
+
+    /// <summary>Weight drop: DropConnect on the recurrent weights, one mask per mini-batch (AWD-LSTM).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? WeightDrop { get; set; }
+
+    /// <summary>Zoneout of the LSTM memory cell: probability of keeping the previous value (Krueger et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? ZoneoutCell { get; set; }
+
+    /// <summary>Zoneout of the hidden state: probability of keeping the previous value (Krueger et al.).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? ZoneoutHidden { get; set; }
+
     /// <summary>Checks the type and its properties; throws <see cref="ArgumentException"/> naming
     /// <paramref name="where"/> (such as "layer 3") and the offending property.</summary>
     /// <param name="where">How to name this layer in a message.</param>
@@ -242,8 +316,54 @@ public sealed class LayerSpec
             "cutout" => new Cutout(Size!.Value, Count ?? 1, Probability ?? 1f, Fill ?? 0f),
             "dropblock" => new DropBlock(Rate!.Value, BlockSize ?? 3, ShareMaskAcrossChannels ?? false),
             "maxdrop" => new MaxDrop(Rate!.Value, ParseChoice(Mode, "mode", MaxDropMode.FeatureWise, ("feature_wise", MaxDropMode.FeatureWise), ("channel_wise", MaxDropMode.ChannelWise))),
+            "reshape" => new Reshape(Shape!),
+            "embedding" => new Embedding(Vocabulary!.Value, Dimension!.Value, Rate ?? 0f),
+            "lstm" => new LSTM(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers()),
+            "gru" => new GRU(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers()),
             _ => throw new ArgumentException($"unknown layer type '{Type}'; use one of {string.Join(", ", Kinds.Keys)}.", nameof(Type)),
         };
+    }
+
+    /// <summary>The recurrent regularizers the set properties ask for, one per method.</summary>
+    private RecurrentRegularizer[] RecurrentRegularizers()
+    {
+        var list = new List<RecurrentRegularizer>();
+        if (InputDropout is not null || OutputDropout is not null)
+        {
+            list.Add(new NonRecurrentDropout(InputDropout ?? 0f, OutputDropout ?? 0f));
+        }
+
+        if (VariationalInput is not null || VariationalRecurrent is not null || VariationalOutput is not null)
+        {
+            list.Add(new VariationalRecurrentDropout(VariationalInput ?? 0f, VariationalRecurrent ?? 0f, VariationalOutput ?? 0f));
+        }
+
+        if (RnnDrop is float rnnDrop)
+        {
+            list.Add(new Layers.RnnDrop(rnnDrop));
+        }
+
+        if (CandidateDropout is float candidate)
+        {
+            var sampling = ParseChoice(CandidateSampling, "candidateSampling", RecurrentMaskSampling.PerStep, ("per_step", RecurrentMaskSampling.PerStep), ("per_sequence", RecurrentMaskSampling.PerSequence));
+            list.Add(new RecurrentDropoutWithoutMemoryLoss(candidate, sampling));
+        }
+        else if (CandidateSampling is not null)
+        {
+            throw new ArgumentException("'candidateSampling' needs 'candidateDropout'.", nameof(CandidateSampling));
+        }
+
+        if (WeightDrop is float weightDrop)
+        {
+            list.Add(new Layers.WeightDrop(weightDrop));
+        }
+
+        if (ZoneoutCell is not null || ZoneoutHidden is not null)
+        {
+            list.Add(new Zoneout(ZoneoutCell ?? 0f, ZoneoutHidden ?? 0f));
+        }
+
+        return [.. list];
     }
 
     /// <summary>Checks a whole list: each layer, and that dense layers (and the output layer that follows the list)
@@ -266,7 +386,7 @@ public sealed class LayerSpec
             }
 
             layers[i].Validate(where);
-            var shape = Kinds[layers[i].Type].Shape;
+            var shape = layers[i].Type == "reshape" ? (layers[i].Shape!.Length == 3 ? LayerShape.Image : LayerShape.Flattens) : Kinds[layers[i].Type].Shape;
             if (shape == LayerShape.Flat && image)
             {
                 throw new ArgumentException($"{where} ({layers[i].Type}) follows convolutional layers: put {{\"type\": \"flatten\"}} (or global_avg_pool) before it.", "layers");
@@ -296,7 +416,7 @@ public sealed class LayerSpec
         foreach (string name in SetProperties())
         {
             object? value = typeof(LayerSpec).GetProperty(char.ToUpperInvariant(name[0]) + name[1..])!.GetValue(this);
-            parts.Add(Convert.ToString(value, CultureInfo.InvariantCulture)!.ToLowerInvariant());
+            parts.Add(value is int[] sizes ? string.Join("x", sizes) : Convert.ToString(value, CultureInfo.InvariantCulture)!.ToLowerInvariant());
         }
 
         return parts.Count == 0 ? Type : $"{Type}({string.Join(", ", parts)})";

@@ -74,6 +74,9 @@ internal sealed partial class OnnxGraphReader
             case "Cast":
                 ReadEmbedding(node);
                 break;
+            case "Reshape":
+                ReadReshape(node);
+                break;
             default:
                 throw new InvalidDataException(
                     $"{_source}: node '{node.Name}' uses operator '{node.OpType}', which OnnxImporter does not support; it reads only what MLNet.Regularization's exporter writes ({Operators}).");

@@ -157,6 +157,24 @@ internal sealed partial class OnnxGraphReader
         Advance(gather);
     }
 
+    // Reshape: Reshape(x, [0, ..shape]) with the data's size.
+    private void ReadReshape(NodeProto node)
+    {
+        Check(node, "Reshape", 2, 1);
+        RequireInt(node, Attributes(node, "allowzero"), "allowzero", 0, 0);
+        long[] shape = Int64s(node, node.Input[1]);
+        long size = _shape.Aggregate(1L, (a, b) => a * b), target = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        if (shape.Length < 2 || shape[0] != 0 || shape.Skip(1).Any(d => d < 1 || d > int.MaxValue) || target != size)
+        {
+            throw Unsupported(node, $"shape [{string.Join(", ", shape)}] (the exporter writes [0, ..sizes] keeping the batch and the {size} values of an example)");
+        }
+
+        int[] sizes = shape.Skip(1).Select(d => (int)d).ToArray();
+        _layers.Add((new Reshape(sizes), []));
+        _shape = sizes;
+        Advance(node);
+    }
+
     private void RequirePerm(NodeProto transpose)
     {
         var attributes = Attributes(transpose, "perm");

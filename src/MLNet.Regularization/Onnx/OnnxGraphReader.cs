@@ -15,7 +15,7 @@ namespace MLNet.Regularization.Onnx;
 internal sealed partial class OnnxGraphReader
 {
     private const string Operators = "Gemm, Conv, MaxPool, AveragePool, GlobalAveragePool, Flatten, BatchNormalization, Relu, LeakyRelu, Tanh, Sigmoid, GELU as Div/Erf/Add/Mul/Mul, "
-        + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity, Transpose + LSTM / GRU + Squeeze, Cast + Gather";
+        + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity, Transpose + LSTM / GRU + Squeeze, Cast + Gather, Reshape";
 
     private readonly string _source;
     private readonly IReadOnlyList<NodeProto> _nodes;
