@@ -268,7 +268,10 @@ public abstract class RecurrentLayer : Layer
         var scale = site.ScaleRow(t, b, batch, width);
         if (scale.IsEmpty)
         {
-            next.CopyTo(dest);
+            if (!next.Overlaps(dest))
+            {
+                next.CopyTo(dest);
+            }
         }
         else
         {
@@ -407,36 +410,22 @@ public abstract class RecurrentLayer : Layer
     }
 
     /// <summary>x [B, steps, W] → [steps·B, W], times the site's mask.</summary>
-    private static void ToTimeMajor(ReadOnlySpan<float> source, Span<float> target, int batch, int steps, int width, SiteMask mask)
-    {
-        for (int b = 0; b < batch; b++)
-        {
-            for (int t = 0; t < steps; t++)
-            {
-                var from = source.Slice(((b * steps) + t) * width, width);
-                var to = target.Slice(((t * batch) + b) * width, width);
-                var scale = mask.ScaleRow(t, b, batch, width);
-                if (scale.IsEmpty)
-                {
-                    from.CopyTo(to);
-                }
-                else
-                {
-                    TensorPrimitives.Multiply(from, scale, to);
-                }
-            }
-        }
-    }
+    private static void ToTimeMajor(ReadOnlySpan<float> source, Span<float> target, int batch, int steps, int width, SiteMask mask) =>
+        Transpose(source, target, batch, steps, width, mask, toTimeMajor: true);
 
-    /// <summary>[steps·B, W] → [B, steps, W], times the site's mask (the input mask's backward).</summary>
-    private static void FromTimeMajor(ReadOnlySpan<float> source, Span<float> target, int batch, int steps, int width, SiteMask mask)
+    /// <summary>[steps·B, W] → [B, steps, W], times the site's mask (the input mask's backward, and the output).</summary>
+    private static void FromTimeMajor(ReadOnlySpan<float> source, Span<float> target, int batch, int steps, int width, SiteMask mask) =>
+        Transpose(source, target, batch, steps, width, mask, toTimeMajor: false);
+
+    private static void Transpose(ReadOnlySpan<float> source, Span<float> target, int batch, int steps, int width, SiteMask mask, bool toTimeMajor)
     {
         for (int b = 0; b < batch; b++)
         {
             for (int t = 0; t < steps; t++)
             {
-                var from = source.Slice(((t * batch) + b) * width, width);
-                var to = target.Slice(((b * steps) + t) * width, width);
+                int batchMajor = ((b * steps) + t) * width, timeMajor = ((t * batch) + b) * width;
+                var from = source.Slice(toTimeMajor ? batchMajor : timeMajor, width);
+                var to = target.Slice(toTimeMajor ? timeMajor : batchMajor, width);
                 var scale = mask.ScaleRow(t, b, batch, width);
                 if (scale.IsEmpty)
                 {
@@ -453,25 +442,8 @@ public abstract class RecurrentLayer : Layer
     /// <summary>The output: h_t of every step ([B, T, H]) or of the last ([B, H]), times the output mask.</summary>
     private void WriteOutput(RecurrentPass pass, Span<float> y, SiteMask mask)
     {
-        int batch = pass.Batch, steps = pass.Steps, h = Units;
-        int outputSteps = ReturnSequences ? steps : 1, first = steps + 1 - outputSteps;
-        for (int b = 0; b < batch; b++)
-        {
-            for (int s = 0; s < outputSteps; s++)
-            {
-                var from = RecurrentPass.Row(pass.Hs, first + s, b, batch, h);
-                var to = y.Slice(((b * outputSteps) + s) * h, h);
-                var scale = mask.ScaleRow(s, b, batch, h);
-                if (scale.IsEmpty)
-                {
-                    from.CopyTo(to);
-                }
-                else
-                {
-                    TensorPrimitives.Multiply(from, scale, to);
-                }
-            }
-        }
+        int batch = pass.Batch, outputSteps = ReturnSequences ? pass.Steps : 1, first = pass.Steps + 1 - outputSteps;
+        FromTimeMajor(pass.Hs.Span[(first * batch * Units)..], y, batch, outputSteps, Units, mask);
     }
 
     private static void FillUniform(Span<float> values, float limit, Rng rng)
