@@ -160,7 +160,12 @@ public abstract class RecurrentLayer : Layer
 
         var y = ReturnSequences ? ctx.Buffer(this, SlotOutput, [batch, steps, h]) : ctx.Buffer(this, SlotOutput, [batch, h]);
         WriteOutput(pass, y.Span, masks.Output);
-        _training = ctx.IsTraining ? pass : null;
+        if (ctx.IsTraining)
+        {
+            // Only training writes to the layer: predictions on other threads leave it alone.
+            _training = pass;
+        }
+
         return y;
     }
 
