@@ -30,7 +30,7 @@ namespace MLNet.Regularization.Experiments;
 /// <item><term>maxdrop</term><description>rate, mode (feature_wise | channel_wise)</description></item>
 /// <item><term>reshape</term><description>shape (per example, such as [28, 28] to read a flat 784-vector as 28 steps of 28)</description></item>
 /// <item><term>embedding</term><description>vocabulary, dimension, rate (embedding dropout of whole word types per sequence)</description></item>
-/// <item><term>lstm, gru</term><description>units, returnSequences; the recurrent dropout family: inputDropout and
+/// <item><term>lstm, gru</term><description>units, returnSequences, bidirectional; the recurrent dropout family: inputDropout and
 /// outputDropout (non-recurrent, per step: Zaremba et al.), variationalInput, variationalRecurrent and variationalOutput
 /// (per sequence: Gal &amp; Ghahramani), candidateDropout with candidateSampling (per_step | per_sequence: Semeniuta et
 /// al.), weightDrop (AWD-LSTM), zoneoutHidden; the lstm also rnnDrop (Moon et al.) and zoneoutCell (Krueger et al.)</description></item>
@@ -42,7 +42,7 @@ public sealed class LayerSpec
 {
     /// <summary>The options of both recurrent layer types.</summary>
     private static readonly string[] RecurrentOptions =
-        ["returnSequences", "inputDropout", "outputDropout", "variationalInput", "variationalRecurrent", "variationalOutput", "candidateDropout", "candidateSampling", "weightDrop", "zoneoutHidden"];
+        ["returnSequences", "bidirectional", "inputDropout", "outputDropout", "variationalInput", "variationalRecurrent", "variationalOutput", "candidateDropout", "candidateSampling", "weightDrop", "zoneoutHidden"];
 
     /// <summary>What each type takes: its required and optional properties (camelCase, as in JSON).</summary>
     private static readonly Dictionary<string, (string[] Required, string[] Optional, LayerShape Shape)> Kinds = new(StringComparer.Ordinal)
@@ -318,11 +318,17 @@ public sealed class LayerSpec
             "maxdrop" => new MaxDrop(Rate!.Value, ParseChoice(Mode, "mode", MaxDropMode.FeatureWise, ("feature_wise", MaxDropMode.FeatureWise), ("channel_wise", MaxDropMode.ChannelWise))),
             "reshape" => new Reshape(Shape!),
             "embedding" => new Embedding(Vocabulary!.Value, Dimension!.Value, Rate ?? 0f),
-            "lstm" => new LSTM(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers()),
-            "gru" => new GRU(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers()),
+            "lstm" => BothWays(new LSTM(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers())),
+            "gru" => BothWays(new GRU(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers())),
             _ => throw new ArgumentException($"unknown layer type '{Type}'; use one of {string.Join(", ", Kinds.Keys)}.", nameof(Type)),
         };
     }
+
+    /// <summary>Read the sequence both ways (a second reader on the reversed sequence, states concatenated: 2H per step).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Bidirectional { get; set; }
+
+    private Layer BothWays(RecurrentLayer layer) => Bidirectional == true ? new Layers.Bidirectional(layer) : layer;
 
     /// <summary>The recurrent regularizers the set properties ask for, one per method.</summary>
     private RecurrentRegularizer[] RecurrentRegularizers()

@@ -21,13 +21,14 @@ internal enum OnnxElementType
 /// <summary>A node attribute, described without protobuf types so that layers can state their ONNX form.</summary>
 internal readonly struct OnnxAttribute
 {
-    private OnnxAttribute(string name, AttributeProto.Types.AttributeType type, long i, float f, long[]? ints = null)
+    private OnnxAttribute(string name, AttributeProto.Types.AttributeType type, long i, float f, long[]? ints = null, string? text = null)
     {
         Name = name;
         Type = type;
         IntValue = i;
         FloatValue = f;
         IntValues = ints;
+        StringValue = text;
     }
 
     /// <summary>The attribute's name, such as <c>axis</c>.</summary>
@@ -44,6 +45,12 @@ internal readonly struct OnnxAttribute
 
     /// <summary>The values of an INTS attribute.</summary>
     public IReadOnlyList<long>? IntValues { get; }
+
+    /// <summary>The value of a STRING attribute.</summary>
+    public string? StringValue { get; }
+
+    /// <summary>A string attribute, such as a recurrent node's <c>direction</c>.</summary>
+    public static OnnxAttribute String(string name, string value) => new(name, AttributeProto.Types.AttributeType.String, 0, 0f, null, value);
 
     /// <summary>An integer attribute.</summary>
     public static OnnxAttribute Int(string name, long value) => new(name, AttributeProto.Types.AttributeType.Int, value, 0f);
@@ -64,6 +71,8 @@ internal readonly struct OnnxAttribute
                 var a = new AttributeProto { Name = Name, Type = Type };
                 a.Ints.AddRange(IntValues ?? []);
                 return a;
+            case AttributeProto.Types.AttributeType.String:
+                return new AttributeProto { Name = Name, Type = Type, S = ByteString.CopyFromUtf8(StringValue ?? "") };
             default:
                 return new AttributeProto { Name = Name, Type = Type, F = FloatValue };
         }

@@ -52,11 +52,27 @@ internal sealed partial class OnnxGraphReader
         Check(cell, cell.OpType, 4, 2);
         bool lstm = cell.OpType == "LSTM";
         int gates = lstm ? 4 : 3;
-        var attributes = lstm ? Attributes(cell, "hidden_size", "layout") : Attributes(cell, "hidden_size", "layout", "linear_before_reset");
+        var attributes = lstm ? Attributes(cell, "hidden_size", "layout", "direction") : Attributes(cell, "hidden_size", "layout", "direction", "linear_before_reset");
         RequireInt(cell, attributes, "layout", 0, 0);
         if (!lstm)
         {
             RequireInt(cell, attributes, "linear_before_reset", 1, 0);
+        }
+
+        string direction = "forward";
+        if (attributes.TryGetValue("direction", out var directionAttribute))
+        {
+            direction = directionAttribute.Type == AttributeProto.Types.AttributeType.String ? directionAttribute.S.ToStringUtf8() : throw Fail(cell, "attribute 'direction' is not a string.");
+            if (direction is not ("forward" or "bidirectional"))
+            {
+                throw Unsupported(cell, $"direction = {direction} (the exporter writes forward or bidirectional nodes)");
+            }
+        }
+
+        int count = direction == "bidirectional" ? 2 : 1;
+        if (count == 2 && maskedR is not null)
+        {
+            throw Fail(cell, "a bidirectional node has no weight-dropped R (the exporter writes none).");
         }
 
         if (!attributes.TryGetValue("hidden_size", out var hiddenSize) || hiddenSize.Type != AttributeProto.Types.AttributeType.Int || hiddenSize.I < 1 || hiddenSize.I > 1 << 20)
@@ -65,7 +81,7 @@ internal sealed partial class OnnxGraphReader
         }
 
         int units = (int)hiddenSize.I, rows = gates * units;
-        float[] w = Floats(cell, cell.Input[1], [1, rows, inputs]);
+        float[] w = Floats(cell, cell.Input[1], [count, rows, inputs]);
         float[] r;
         if (maskedR is not null)
         {
@@ -78,22 +94,68 @@ internal sealed partial class OnnxGraphReader
         }
         else
         {
-            r = Floats(cell, cell.Input[2], [1, rows, units]);
+            r = Floats(cell, cell.Input[2], [count, rows, units]);
         }
 
-        float[] b = Floats(cell, cell.Input[3], [1, 2 * rows]);
+        float[] b = Floats(cell, cell.Input[3], [count, 2 * rows]);
         Advance(cell);
-        bool sequences = ReadRecurrentOutput(cell);
+        bool sequences = count == 2 ? ReadBidirectionalOutput(cell, units) : ReadRecurrentOutput(cell);
         RecurrentRegularizer[] regularizers = weightDrop > 0f ? [new WeightDrop(weightDrop)] : [];
         RecurrentLayer layer = lstm ? new LSTM(units, sequences, regularizers) : new GRU(units, sequences, regularizers);
-        float[][] values = lstm ? [w, r, b[..rows]] : [w, r, b[..rows], b[rows..]];
-        if (lstm && b.AsSpan(rows).ContainsAnyExcept(0f))
+        var values = new List<float[]>();
+        for (int d = 0; d < count; d++)
         {
-            throw Unsupported(cell, "a non-zero recurrent bias Rb in B (the exporter folds the LSTM's bias into Wb and writes Rb = 0)");
+            var bias = b.AsSpan(d * 2 * rows, 2 * rows);
+            if (lstm && bias[rows..].ContainsAnyExcept(0f))
+            {
+                throw Unsupported(cell, "a non-zero recurrent bias Rb in B (the exporter folds the LSTM's bias into Wb and writes Rb = 0)");
+            }
+
+            values.Add(w[(d * rows * inputs)..((d + 1) * rows * inputs)]);
+            values.Add(r[(d * rows * units)..((d + 1) * rows * units)]);
+            values.Add(bias[..rows].ToArray());
+            if (!lstm)
+            {
+                values.Add(bias[rows..].ToArray());
+            }
         }
 
-        _layers.Add((layer, values));
-        _shape = sequences ? [steps, units] : [units];
+        _layers.Add((count == 2 ? new Bidirectional(layer) : layer, values.ToArray()));
+        _shape = sequences ? [steps, count * units] : [count * units];
+    }
+
+    /// <summary>Reads the Transpose and Reshape after a bidirectional node; true for every step's output.</summary>
+    private bool ReadBidirectionalOutput(NodeProto cell, int units)
+    {
+        var transpose = _position < _end ? _nodes[_position] : throw Fail(cell, "the bidirectional node's output is not transposed.");
+        bool sequences = transpose.Input.Count == 1 && transpose.Input[0] == cell.Output[0];
+        _current = transpose.Input.Count == 1 ? transpose.Input[0] : _current;
+        if (!sequences && _current != cell.Output[1])
+        {
+            throw Fail(transpose, $"it reads '{_current}', not an output of node '{cell.Name}'.");
+        }
+
+        Check(transpose, "Transpose", 1, 1);
+        var attributes = Attributes(transpose, "perm");
+        long[] perm = sequences ? [2, 0, 1, 3] : [1, 0, 2];
+        if (!attributes.TryGetValue("perm", out var p) || p.Type != AttributeProto.Types.AttributeType.Ints || !p.Ints.SequenceEqual(perm))
+        {
+            throw Unsupported(transpose, $"a permutation other than [{string.Join(", ", perm)}]");
+        }
+
+        Advance(transpose);
+        var reshape = _position < _end ? _nodes[_position] : throw Fail(transpose, "the transposed directions are not reshaped.");
+        Check(reshape, "Reshape", 2, 1);
+        RequireInt(reshape, Attributes(reshape, "allowzero"), "allowzero", 0, 0);
+        long[] shape = Int64s(reshape, reshape.Input[1]);
+        long[] expected = sequences ? [0, 0, 2 * units] : [0, 2 * units];
+        if (!shape.SequenceEqual(expected))
+        {
+            throw Unsupported(reshape, $"shape [{string.Join(", ", shape)}] (the exporter concatenates the directions: [{string.Join(", ", expected)}])");
+        }
+
+        Advance(reshape);
+        return sequences;
     }
 
     /// <summary>Reads the Squeeze (and Transpose) after a recurrent node; true for every step's output.</summary>

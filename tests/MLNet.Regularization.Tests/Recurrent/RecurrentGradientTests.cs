@@ -34,6 +34,8 @@ public class RecurrentGradientTests
         ["gru_recurrent_dropout"] = () => new GRU(Units, true, new RecurrentDropoutWithoutMemoryLoss(0.3f)),
         ["gru_weight_drop"] = () => new GRU(Units, false, new WeightDrop(0.4f)),
         ["gru_zoneout"] = () => new GRU(Units, true, new Zoneout(0f, 0.4f)),
+        ["bidirectional_lstm_sequences"] = () => new Bidirectional(new LSTM(Units, true, new VariationalRecurrentDropout(0.2f, 0.2f))),
+        ["bidirectional_gru_last"] = () => new Bidirectional(new GRU(Units, false, new WeightDrop(0.3f))),
     };
 
     public static TheoryData<string, string> CasesOnPaths()

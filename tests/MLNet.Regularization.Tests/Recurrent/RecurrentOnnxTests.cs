@@ -29,6 +29,10 @@ internal static class RecurrentOnnxModels
             new LSTM(8, true, new RecurrentDropoutWithoutMemoryLoss(0.2f, RecurrentMaskSampling.PerSequence)), new GRU(6, true), new Flatten(), new Dense(Classes)), NormalizationKind.Standard),
         ("gru_regression", TaskKind.Regression, () => Network.Sequential(new GRU(10, false, new VariationalRecurrentDropout(0.1f, 0.1f)), new Dense(1)), NormalizationKind.Standard),
         ("lstm_binary", TaskKind.Binary, () => Network.Sequential(new LSTM(10), new Dense(1)), NormalizationKind.Standard),
+        ("bidirectional_stacked", TaskKind.Multiclass, () => Network.Sequential(
+            new Bidirectional(new LSTM(6, true, new NonRecurrentDropout(0.1f))), new Bidirectional(new GRU(5, false, new WeightDrop(0.2f))), new Dense(Classes)), NormalizationKind.Standard),
+        ("bidirectional_gru_sequences", TaskKind.Multiclass, () => Network.Sequential(
+            new Bidirectional(new GRU(4, true)), new Flatten(), new Dense(Classes)), NormalizationKind.Standard),
         ("embedding_lstm", TaskKind.Multiclass, () => Network.Sequential(
             new Embedding(Vocabulary, 5, dropout: 0.1f), new LSTM(8, false, new VariationalRecurrentDropout(0.1f, 0.1f)), new Dense(Classes)), NormalizationKind.None),
     ];

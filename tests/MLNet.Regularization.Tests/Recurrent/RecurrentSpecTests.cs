@@ -16,7 +16,7 @@ public class RecurrentSpecTests
             { "type": "reshape", "shape": [6, 8] },
             { "type": "lstm", "units": 12, "returnSequences": true, "inputDropout": 0.1, "weightDrop": 0.3, "candidateDropout": 0.2, "candidateSampling": "per_sequence" },
             { "type": "lstm", "units": 10, "returnSequences": true, "rnnDrop": 0.2 },
-            { "type": "gru", "units": 8, "returnSequences": true, "zoneoutHidden": 0.1 },
+            { "type": "gru", "units": 8, "returnSequences": true, "zoneoutHidden": 0.1, "bidirectional": true },
             { "type": "lstm", "units": 8, "variationalInput": 0.2, "variationalRecurrent": 0.2, "variationalOutput": 0.1, "zoneoutCell": 0.3 },
             { "type": "dropout", "rate": 0.2 }
           ],
@@ -28,12 +28,14 @@ public class RecurrentSpecTests
     {
         var spec = ModelSpec.FromJson(Stack);
         var network = spec.CreateNetwork(3);
-        Assert.Equal([typeof(Reshape), typeof(LSTM), typeof(LSTM), typeof(GRU), typeof(LSTM), typeof(Dropout), typeof(Dense)], network.Layers.Select(l => l.GetType()));
+        Assert.Equal([typeof(Reshape), typeof(LSTM), typeof(LSTM), typeof(Bidirectional), typeof(LSTM), typeof(Dropout), typeof(Dense)], network.Layers.Select(l => l.GetType()));
         var first = (LSTM)network.Layers[1];
         Assert.True(first.ReturnSequences);
         Assert.Equal(["NonRecurrentDropout(input=0.1, output=0)", "RecurrentDropout(rate=0.2, PerSequence)", "WeightDrop(rate=0.3)"], first.Regularizers.Select(r => r.Summary).Order());
         Assert.IsType<RnnDrop>(((LSTM)network.Layers[2]).Regularizers.Single());
-        Assert.Equal(0.1f, Assert.IsType<Zoneout>(((GRU)network.Layers[3]).Regularizers.Single()).HiddenRate);
+        var both = (Bidirectional)network.Layers[3];
+        Assert.IsType<GRU>(both.ForwardLayer);
+        Assert.Equal(0.1f, Assert.IsType<Zoneout>(both.BackwardLayer.Regularizers.Single()).HiddenRate);
         Assert.Equal(["VariationalRecurrentDropout(input=0.2, recurrent=0.2, output=0.1)", "Zoneout(cell=0.3, hidden=0)"], ((LSTM)network.Layers[4]).Regularizers.Select(r => r.Summary));
 
         var data = TestData.Blobs(96, 48, 3, 1);

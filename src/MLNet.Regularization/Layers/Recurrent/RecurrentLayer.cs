@@ -337,7 +337,11 @@ public abstract class RecurrentLayer : Layer
     /// vanish at inference; zoneout, whose inference blends with the previous state, is refused. Monte Carlo: the
     /// regularizers that act outside the recurrence become active nodes (per-step input and output dropout as
     /// <c>Dropout</c> nodes, weight drop as a masked R); the others are refused.</summary>
-    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
+    internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx) => ExportOnnx(g, ctx, null);
+
+    /// <summary>The ONNX node for this layer alone, or with <paramref name="reverse"/> as the reverse direction of a
+    /// bidirectional node (see <see cref="Bidirectional"/>).</summary>
+    internal void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx, RecurrentLayer? reverse)
     {
         foreach (var r in _regularizers.Where(r => r.ChangesInference))
         {
@@ -345,7 +349,7 @@ public abstract class RecurrentLayer : Layer
         }
 
         var monteCarlo = new RecurrentOnnxMonteCarlo();
-        if (ctx.MonteCarlo)
+        if (ctx.MonteCarlo && reverse is null)
         {
             foreach (var r in _regularizers.Where(r => r.IsStochastic))
             {
@@ -360,10 +364,11 @@ public abstract class RecurrentLayer : Layer
             MonteCarloDropoutNodes(g, ctx, monteCarlo.InputRate, "input");
         }
 
-        int rows = Gates * Units, inputs = InputShape[1];
+        RecurrentLayer[] directions = reverse is null ? [this] : [this, reverse];
+        int rows = Gates * Units, inputs = InputShape[1], count = directions.Length;
         g.Then("Transpose", null, OnnxAttribute.Ints("perm", 1, 0, 2));
-        string w = g.AddInitializer("W", Weight.Value.Span, [1, rows, inputs]);
-        string r2 = g.AddInitializer("R", RecurrentWeight.Value.Span, [1, rows, Units]);
+        string w = g.AddInitializer("W", Stack(directions, l => l.Weight.Value.Span), [count, rows, inputs]);
+        string r2 = g.AddInitializer("R", Stack(directions, l => l.RecurrentWeight.Value.Span), [count, rows, Units]);
         if (monteCarlo.WeightRate > 0f)
         {
             // Weight drop: a fresh mask over R per run, kept entries scaled by 1/(1 − p), shared by the batch.
@@ -373,15 +378,35 @@ public abstract class RecurrentLayer : Layer
             r2 = g.AddNode("Mul", [r2, mask]);
         }
 
-        var biases = new float[2 * rows];
-        Bias.Value.Span.CopyTo(biases);
-        RecurrentBiasValues(biases.AsSpan(rows));
-        string b = g.AddInitializer("B", biases, [1, 2 * rows]);
-        OnnxAttribute[] attributes = Gates == 3
-            ? [OnnxAttribute.Int("hidden_size", Units), OnnxAttribute.Int("linear_before_reset", 1)]
-            : [OnnxAttribute.Int("hidden_size", Units)];
-        string[] outputs = g.AddNode(OnnxOperator, [g.Current, w, r2, b], 2, attributes);
-        if (ReturnSequences)
+        var biases = new float[count * 2 * rows];
+        for (int d = 0; d < count; d++)
+        {
+            directions[d].Bias.Value.Span.CopyTo(biases.AsSpan(d * 2 * rows));
+            directions[d].RecurrentBiasValues(biases.AsSpan((d * 2 * rows) + rows, rows));
+        }
+
+        string b = g.AddInitializer("B", biases, [count, 2 * rows]);
+        var attributes = new List<OnnxAttribute> { OnnxAttribute.Int("hidden_size", Units) };
+        if (Gates == 3)
+        {
+            attributes.Add(OnnxAttribute.Int("linear_before_reset", 1));
+        }
+
+        if (reverse is not null)
+        {
+            attributes.Add(OnnxAttribute.String("direction", "bidirectional"));
+        }
+
+        string[] outputs = g.AddNode(OnnxOperator, [g.Current, w, r2, b], 2, [.. attributes]);
+        if (reverse is not null)
+        {
+            // Y [T, 2, batch, H] → [batch, T, 2, H] → [batch, T, 2H]; Y_h [2, batch, H] → [batch, 2, H] → [batch, 2H].
+            g.Current = ReturnSequences
+                ? g.AddNode("Transpose", [outputs[0]], [OnnxAttribute.Ints("perm", 2, 0, 1, 3)])
+                : g.AddNode("Transpose", [outputs[1]], [OnnxAttribute.Ints("perm", 1, 0, 2)]);
+            g.Then("Reshape", [g.AddInt64s("shape", ReturnSequences ? [0, 0, 2 * Units] : [0, 2 * Units])]);
+        }
+        else if (ReturnSequences)
         {
             g.Current = g.AddNode("Squeeze", [outputs[0], g.AddInt64s("axis_direction", [1])]);
             g.Then("Transpose", null, OnnxAttribute.Ints("perm", 1, 0, 2));
@@ -395,6 +420,18 @@ public abstract class RecurrentLayer : Layer
         {
             MonteCarloDropoutNodes(g, ctx, monteCarlo.OutputRate, "output");
         }
+    }
+
+    private static float[] Stack(RecurrentLayer[] layers, Func<RecurrentLayer, ReadOnlySpan<float>> values)
+    {
+        int length = values(layers[0]).Length;
+        var stacked = new float[layers.Length * length];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            values(layers[i]).CopyTo(stacked.AsSpan(i * length));
+        }
+
+        return stacked;
     }
 
     /// <summary>The recurrent-side bias Rb of the ONNX B input (zero unless the cell has one).</summary>
