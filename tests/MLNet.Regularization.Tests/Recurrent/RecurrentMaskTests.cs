@@ -84,7 +84,7 @@ public class RecurrentMaskTests
         const float rate = 0.25f;
         var layer = new LSTM(units, false, new RnnDrop(rate));
         layer.Build([steps, 2], new Rng(1));
-        long dropped = 0, total = 0, keptButZero = 0;
+        long dropped = 0, total = 0, keptButZero = 0, notZero = 0;
         for (int round = 0; round < 5; round++)
         {
             var ctx = Train(10 + round);
@@ -105,7 +105,7 @@ public class RecurrentMaskTests
                     {
                         if (droppedCells[u])
                         {
-                            Assert.True(c[u] == 0f && h[u] == 0f, $"dropped cell {u} of sequence {b} is {c[u]} at step {t}");
+                            notZero += c[u] == 0f && h[u] == 0f ? 0 : 1;
                         }
                         else
                         {
@@ -124,6 +124,7 @@ public class RecurrentMaskTests
             }
         }
 
+        Assert.Equal(0, notZero); // a dropped cell (and its output) is 0 at every step of its sequence
         Assert.True(keptButZero < 10, $"{keptButZero} kept cells were exactly 0");
         Assert.True(total >= 1_000_000);
         Assert.InRange((double)dropped / total, rate - 0.005, rate + 0.005);
@@ -146,7 +147,7 @@ public class RecurrentMaskTests
         }
 
         var y = layer.Forward(ids, Train());
-        long dropped = 0;
+        long dropped = 0, mismatched = 0;
         var patterns = new HashSet<string>();
         for (int b = 0; b < batch; b++)
         {
@@ -156,9 +157,9 @@ public class RecurrentMaskTests
             {
                 int id = (int)ids.Data[(b * 2 * vocabulary) + t];
                 bool zero = y.Data[(b * 2 * vocabulary) + t] == 0f;
-                if (seen[id])
+                if (seen[id] && droppedWords[id] != zero)
                 {
-                    Assert.Equal(droppedWords[id], zero); // both occurrences share the mask
+                    mismatched++; // both occurrences must share the mask
                 }
 
                 seen[id] = true;
@@ -169,6 +170,7 @@ public class RecurrentMaskTests
             patterns.Add(string.Concat(droppedWords.Select(d => d ? '1' : '0')));
         }
 
+        Assert.Equal(0, mismatched);
         Assert.Equal(batch, patterns.Count); // a different mask for every sequence
         Assert.InRange((double)dropped / (batch * vocabulary), rate - 0.005, rate + 0.005);
     }
@@ -208,7 +210,7 @@ public class RecurrentMaskTests
         layer.Forward(GradientCheck.Random(2, 1f, batch, steps, 3), ctx);
         var pass = Pass(ctx, layer);
         var masks = pass.Masks;
-        long keptCells = 0, keptHidden = 0;
+        long keptCells = 0, keptHidden = 0, wrong = 0;
         for (int t = 0; t < steps; t++)
         {
             for (int b = 0; b < batch; b++)
@@ -224,30 +226,16 @@ public class RecurrentMaskTests
                 for (int u = 0; u < units; u++)
                 {
                     float fresh = (gates[(2 * units) + u] * cPrevious[u]) + (gates[u] * gates[(3 * units) + u]);
-                    if (keepC[u] == 1f)
-                    {
-                        Assert.Equal(cPrevious[u], c[u]);
-                        keptCells++;
-                    }
-                    else
-                    {
-                        Assert.Equal(0f, keepC[u]);
-                        Assert.Equal(fresh, c[u], 1e-5f);
-                    }
-
-                    if (keepH[u] == 1f)
-                    {
-                        Assert.Equal(hPrevious[u], h[u]);
-                        keptHidden++;
-                    }
-                    else
-                    {
-                        Assert.Equal(gates[units + u] * tanhCell[u], h[u], 1e-6f);
-                    }
+                    bool keptCell = keepC[u] == 1f, keptState = keepH[u] == 1f;
+                    keptCells += keptCell ? 1 : 0;
+                    keptHidden += keptState ? 1 : 0;
+                    wrong += keptCell ? (c[u] != cPrevious[u] ? 1 : 0) : (keepC[u] != 0f || MathF.Abs(c[u] - fresh) > 1e-5f ? 1 : 0);
+                    wrong += keptState ? (h[u] != hPrevious[u] ? 1 : 0) : (MathF.Abs(h[u] - (gates[units + u] * tanhCell[u])) > 1e-6f ? 1 : 0);
                 }
             }
         }
 
+        Assert.Equal(0, wrong); // kept units hold exactly their previous value, the others the fresh update
         double n = (double)steps * batch * units;
         Assert.True(n >= 1_000_000);
         Assert.InRange(keptCells / n, cellRate - 0.005, cellRate + 0.005);
