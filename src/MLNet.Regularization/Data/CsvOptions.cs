@@ -21,6 +21,10 @@ public sealed class CsvOptions
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
+    /// <summary>Caps on file size, line length, rows, values and classes, checked before allocating
+    /// (default <see cref="ReaderLimits.Default"/>).</summary>
+    public ReaderLimits Limits { get; init; } = ReaderLimits.Default;
+
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     internal void Validate()
     {
@@ -35,6 +39,8 @@ public sealed class CsvOptions
         }
 
         ArgumentNullException.ThrowIfNull(IgnoreColumns);
+        ArgumentNullException.ThrowIfNull(Limits);
+        Limits.Validate();
         if (ClassNames is not null)
         {
             if (Task == TaskKind.Regression)

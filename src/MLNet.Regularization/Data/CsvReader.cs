@@ -17,9 +17,12 @@ namespace MLNet.Regularization.Data;
 /// <c>data.csv line 18, column 'petal_width': 'abc' is not a number</c>. Line numbers count every physical
 /// line of the file from 1, header and blank lines included, so they match what a text editor shows.</para>
 /// <para>Class labels: when every label is a non-negative integer it is the class index itself (class count
-/// = largest label + 1). Otherwise labels are names, numbered in ordinal (culture-independent) sort order so
-/// that the numbering does not depend on row order, and kept in <see cref="Dataset.ClassNames"/>. Give
-/// <see cref="CsvOptions.ClassNames"/> to impose a training file's numbering on a test file.</para>
+/// = largest label + 1, at most <see cref="ReaderLimits.MaxClassCount"/>). When no label is such an integer, labels
+/// are names, numbered in ordinal (culture-independent) sort order so that the numbering does not depend on row
+/// order, and kept in <see cref="Dataset.ClassNames"/>. A mix of the two (a stray "abc" among class indices) is an
+/// error, not an extra class. Give <see cref="CsvOptions.ClassNames"/> to impose a training file's numbering on a
+/// test file, or to read labels as names whatever they look like.</para>
+/// <para>Every size is checked against <see cref="CsvOptions.Limits"/> before it is allocated.</para>
 /// </remarks>
 public static class CsvReader
 {
@@ -38,7 +41,7 @@ public static class CsvReader
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
         options ??= new CsvOptions();
         options.Validate();
-        using var table = CsvTable.Open(path, options.Separator);
+        using var table = CsvTable.Open(path, options.Separator, options.Limits);
         int label = table.IndexOf(labelColumn, nameof(labelColumn), "label column");
         int[] features = table.FeatureColumns(options.IgnoreColumns, label);
 
@@ -88,7 +91,7 @@ public static class CsvReader
     {
         options ??= new CsvOptions();
         options.Validate();
-        using var table = CsvTable.Open(path, options.Separator);
+        using var table = CsvTable.Open(path, options.Separator, options.Limits);
         int[] features = table.FeatureColumns(options.IgnoreColumns, label: -1);
         var values = new List<float>();
         while (table.NextRow() is { } row)
@@ -107,7 +110,7 @@ public static class CsvReader
     {
         options ??= new CsvOptions();
         options.Validate();
-        using var table = CsvTable.Open(path, options.Separator);
+        using var table = CsvTable.Open(path, options.Separator, options.Limits);
         return table.Header;
     }
 
@@ -115,7 +118,7 @@ public static class CsvReader
     internal static string Quote(IEnumerable<string> names)
     {
         var list = names.ToList();
-        string shown = string.Join(", ", list.Take(MaxNamesInMessage).Select(n => $"'{n}'"));
+        string shown = string.Join(", ", list.Take(MaxNamesInMessage).Select(n => $"'{ReaderLimits.Shorten(n)}'"));
         return list.Count > MaxNamesInMessage ? $"{shown}, ... ({list.Count - MaxNamesInMessage} more)" : shown;
     }
 
@@ -124,7 +127,7 @@ public static class CsvReader
     {
         var labels = new int[cells.Count];
         IReadOnlyList<string>? names = options.ClassNames;
-        if (names is null && TryIntegerLabels(cells, labels, out int max) && (options.Task != TaskKind.Binary || max <= 1))
+        if (names is null && TryIntegerLabels(table, column, cells, labels, options.Limits, out int max) && (options.Task != TaskKind.Binary || max <= 1))
         {
             if (options.Task == TaskKind.Multiclass && max < 1)
             {
@@ -138,6 +141,7 @@ public static class CsvReader
         if (names is null)
         {
             var distinct = cells.Select(c => c.Cell).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            ReaderLimits.Check(distinct.Length, options.Limits.MaxClassCount, $"{table.Path}, column '{table.Header[column]}'", $"{distinct.Length:N0} distinct labels", nameof(ReaderLimits.MaxClassCount));
             if (options.Task == TaskKind.Binary && distinct.Length != 2)
             {
                 throw new InvalidDataException(
@@ -164,28 +168,50 @@ public static class CsvReader
         {
             if (!index.TryGetValue(cells[i].Cell, out labels[i]))
             {
-                throw table.CellError(cells[i].Line, column, $"label '{cells[i].Cell}' is not one of the classes {Quote(names)}.");
+                throw table.CellError(cells[i].Line, column, $"label '{ReaderLimits.Shorten(cells[i].Cell)}' is not one of the classes {Quote(names)}.");
             }
         }
 
         return (labels, names.Count, names);
     }
 
-    /// <summary>True when every label is a non-negative integer; fills <paramref name="labels"/> then.</summary>
-    private static bool TryIntegerLabels(List<(string Cell, int Line)> cells, int[] labels, out int max)
+    /// <summary>True when every label is a non-negative integer below the class limit; fills <paramref name="labels"/>
+    /// then. False when none is (labels are names). Throws for a mix, and for an index at or above the limit.</summary>
+    private static bool TryIntegerLabels(CsvTable table, int column, List<(string Cell, int Line)> cells, int[] labels, ReaderLimits limits, out int max)
     {
         max = 0;
+        int integers = 0, firstName = -1;
         for (int i = 0; i < cells.Count; i++)
         {
-            if (!int.TryParse(cells[i].Cell, NumberStyles.None, CultureInfo.InvariantCulture, out labels[i]))
+            // Digits only (no sign, no spaces): "007" is class 7, "-1" and "1.0" are names.
+            bool digits = cells[i].Cell.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0;
+            if (!digits)
             {
-                return false;
+                firstName = firstName < 0 ? i : firstName;
+                continue;
+            }
+
+            integers++;
+            if (!int.TryParse(cells[i].Cell, NumberStyles.None, CultureInfo.InvariantCulture, out labels[i]) || labels[i] >= limits.MaxClassCount)
+            {
+                throw ReaderLimits.Exceeded(
+                    $"{table.Path} line {cells[i].Line}, column '{table.Header[column]}'",
+                    $"label {ReaderLimits.Shorten(cells[i].Cell)} (integer labels are class indices 0..K-1, so this means {ReaderLimits.Shorten(cells[i].Cell)}+1 classes)",
+                    nameof(ReaderLimits.MaxClassCount),
+                    limits.MaxClassCount);
             }
 
             max = Math.Max(max, labels[i]);
         }
 
-        return true;
+        if (integers > 0 && firstName >= 0)
+        {
+            var (cell, line) = cells[firstName];
+            throw table.CellError(line, column,
+                $"label '{ReaderLimits.Shorten(cell)}' is not a class index, but {integers:N0} other labels are (integers 0..{max}); fix or drop the row, or give CsvOptions.ClassNames to read every label as a name.");
+        }
+
+        return integers > 0;
     }
 
     private sealed record CsvRow(int Line, string[] Cells);
@@ -193,15 +219,18 @@ public static class CsvReader
     /// <summary>An open file whose header has been read; rows are read one at a time.</summary>
     private sealed class CsvTable : IDisposable
     {
-        private readonly TextReader _reader;
+        private readonly BoundedLineReader _reader;
         private readonly char _separator;
+        private readonly ReaderLimits _limits;
         private int _line;
+        private long _values;
 
-        private CsvTable(string path, TextReader reader, char separator)
+        private CsvTable(string path, TextReader reader, char separator, ReaderLimits limits)
         {
             Path = path;
-            _reader = reader;
+            _reader = new BoundedLineReader(reader, limits.MaxStringLength);
             _separator = separator;
+            _limits = limits;
         }
 
         public string Path { get; }
@@ -210,7 +239,7 @@ public static class CsvReader
 
         public int RowCount { get; private set; }
 
-        public static CsvTable Open(string path, char separator)
+        public static CsvTable Open(string path, char separator, ReaderLimits limits)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             if (!File.Exists(path))
@@ -218,7 +247,9 @@ public static class CsvReader
                 throw new FileNotFoundException($"CSV file '{path}' does not exist.", path);
             }
 
-            var table = new CsvTable(path, File.OpenText(path), separator);
+            long length = new FileInfo(path).Length;
+            ReaderLimits.Check(length, limits.MaxFileBytes, path, $"the file size of {length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+            var table = new CsvTable(path, File.OpenText(path), separator, limits);
             try
             {
                 table.ReadHeader();
@@ -238,7 +269,7 @@ public static class CsvReader
             int index = Array.IndexOf(Header, name);
             if (index < 0)
             {
-                throw new ArgumentException($"{Path} has no column '{name}' (the {role}); its columns are {Quote(Header)}.", parameter);
+                throw new ArgumentException($"{Path} has no column '{ReaderLimits.Shorten(name)}' (the {role}); its columns are {Quote(Header)}.", parameter);
             }
 
             return index;
@@ -290,6 +321,7 @@ public static class CsvReader
                 }
 
                 RowCount++;
+                ReaderLimits.Check(RowCount, _limits.MaxSampleCount, $"{Path} line {_line}", $"{RowCount:N0} rows", nameof(ReaderLimits.MaxSampleCount));
                 return new CsvRow(_line, cells);
             }
 
@@ -306,6 +338,8 @@ public static class CsvReader
 
         public void ParseFeatures(CsvRow row, int[] columns, List<float> destination)
         {
+            _values += columns.Length;
+            ReaderLimits.Check(_values, _limits.MaxTensorElements, $"{Path} line {row.Line}", $"{RowCount:N0} rows of {columns.Length:N0} features = {_values:N0} values", nameof(ReaderLimits.MaxTensorElements));
             foreach (int c in columns)
             {
                 destination.Add(ParseNumber(row.Line, c, row.Cells[c]));
@@ -322,25 +356,25 @@ public static class CsvReader
             if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
             {
                 string hint = cell.Contains(',') ? " (the decimal separator must be '.')" : string.Empty;
-                throw CellError(line, column, $"'{cell}' is not a number{hint}.");
+                throw CellError(line, column, $"'{ReaderLimits.Shorten(cell)}' is not a number{hint}.");
             }
 
             if (!float.IsFinite(value))
             {
-                throw CellError(line, column, $"'{cell}' is not a finite number (NaN and infinity are not allowed; values must lie within ±3.4e38).");
+                throw CellError(line, column, $"'{ReaderLimits.Shorten(cell)}' is not a finite number (NaN and infinity are not allowed; values must lie within ±3.4e38).");
             }
 
             return value;
         }
 
         public InvalidDataException CellError(int line, int column, string message) =>
-            new($"{Path} line {line}, column '{Header[column]}': {message}");
+            new($"{Path} line {line}, column '{ReaderLimits.Shorten(Header[column])}': {message}");
 
         private static string Printable(char c) => c == '\t' ? "\\t" : c.ToString();
 
         private string? ReadLine()
         {
-            string? text = _reader.ReadLine();
+            string? text = _reader.ReadLine(_line + 1, Path);
             if (text is not null)
             {
                 _line++;
@@ -375,7 +409,7 @@ public static class CsvReader
                 if (!seen.TryAdd(Header[c], c))
                 {
                     throw new InvalidDataException(
-                        $"{Path} line {_line}: column name '{Header[c]}' appears twice (cells {seen[Header[c]] + 1} and {c + 1}).");
+                        $"{Path} line {_line}: column name '{ReaderLimits.Shorten(Header[c])}' appears twice (cells {seen[Header[c]] + 1} and {c + 1}).");
                 }
             }
         }

@@ -25,12 +25,13 @@ public static class IdxReader
     /// <summary>Reads an image file; pixels are scaled from 0..255 to [0, 1] by dividing by 255.</summary>
     /// <param name="path">An IDX3 unsigned-byte file, raw or gzip.</param>
     /// <param name="limit">Read only the first <paramref name="limit"/> images (all when null or larger than the file).</param>
+    /// <param name="limits">Caps on sizes, checked before allocating (<see cref="ReaderLimits.Default"/> when null).</param>
     /// <returns>Row-major pixels (Count × Rows × Cols) and the sizes.</returns>
-    /// <exception cref="InvalidDataException">The file is not a well-formed IDX image file.</exception>
-    public static (float[] Pixels, int Count, int Rows, int Cols) ReadImages(string path, int? limit = null)
+    /// <exception cref="InvalidDataException">The file is not a well-formed IDX image file, or exceeds a limit.</exception>
+    public static (float[] Pixels, int Count, int Rows, int Cols) ReadImages(string path, int? limit = null, ReaderLimits? limits = null)
     {
         CheckLimit(limit);
-        using var file = IdxFile.Open(path, ImagesMagic, "image");
+        using var file = IdxFile.Open(path, ImagesMagic, "image", limits);
         int count = file.ItemsToRead(limit);
         byte[] bytes = file.ReadBody(count);
         return (ToUnitFloats(bytes), count, file.Dimensions[1], file.Dimensions[2]);
@@ -39,12 +40,13 @@ public static class IdxReader
     /// <summary>Reads a label file.</summary>
     /// <param name="path">An IDX1 unsigned-byte file, raw or gzip.</param>
     /// <param name="limit">Read only the first <paramref name="limit"/> labels (all when null or larger than the file).</param>
+    /// <param name="limits">Caps on sizes, checked before allocating (<see cref="ReaderLimits.Default"/> when null).</param>
     /// <returns>One label per example, as stored (0..255).</returns>
-    /// <exception cref="InvalidDataException">The file is not a well-formed IDX label file.</exception>
-    public static int[] ReadLabels(string path, int? limit = null)
+    /// <exception cref="InvalidDataException">The file is not a well-formed IDX label file, or exceeds a limit.</exception>
+    public static int[] ReadLabels(string path, int? limit = null, ReaderLimits? limits = null)
     {
         CheckLimit(limit);
-        using var file = IdxFile.Open(path, LabelsMagic, "label");
+        using var file = IdxFile.Open(path, LabelsMagic, "label", limits);
         return ToInts(file.ReadBody(file.ItemsToRead(limit)));
     }
 
@@ -61,23 +63,31 @@ public static class IdxReader
     /// train and a test set must agree although a small subset may miss the highest class.
     /// </param>
     /// <param name="classNames">Optional class names, one per class.</param>
-    /// <exception cref="InvalidDataException">A file is malformed, the counts differ, or a label is not below <paramref name="classCount"/>.</exception>
+    /// <param name="limits">Caps on sizes, checked before allocating (<see cref="ReaderLimits.Default"/> when null).</param>
+    /// <exception cref="InvalidDataException">A file is malformed or exceeds a limit, the counts differ, or a label is not below <paramref name="classCount"/>.</exception>
     public static Dataset LoadDataset(
         string imagesPath,
         string labelsPath,
         bool asImages = false,
         int? limit = null,
         int? classCount = null,
-        IReadOnlyList<string>? classNames = null)
+        IReadOnlyList<string>? classNames = null,
+        ReaderLimits? limits = null)
     {
         CheckLimit(limit);
+        limits ??= ReaderLimits.Default;
         if (classCount is < 2)
         {
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "a classification dataset needs at least 2 classes.");
         }
 
-        using var images = IdxFile.Open(imagesPath, ImagesMagic, "image");
-        using var labelFile = IdxFile.Open(labelsPath, LabelsMagic, "label");
+        if (classCount is int given)
+        {
+            ReaderLimits.Check(given, limits.MaxClassCount, $"'{labelsPath}'", $"a class count of {given:N0}", nameof(ReaderLimits.MaxClassCount));
+        }
+
+        using var images = IdxFile.Open(imagesPath, ImagesMagic, "image", limits);
+        using var labelFile = IdxFile.Open(labelsPath, LabelsMagic, "label", limits);
         if (images.Dimensions[0] != labelFile.Dimensions[0])
         {
             throw new InvalidDataException(
@@ -139,13 +149,15 @@ public static class IdxReader
         private readonly string _path;
         private readonly string _what;
         private readonly bool _gzip;
+        private readonly ReaderLimits _limits;
 
-        private IdxFile(Stream stream, string path, string what, bool gzip)
+        private IdxFile(Stream stream, string path, string what, bool gzip, ReaderLimits limits)
         {
             _stream = stream;
             _path = path;
             _what = what;
             _gzip = gzip;
+            _limits = limits;
         }
 
         /// <summary>The sizes from the header; the first is the number of items.</summary>
@@ -159,9 +171,11 @@ public static class IdxReader
 
         private string Decompressed => _gzip ? " (after gzip decompression)" : string.Empty;
 
-        public static IdxFile Open(string path, int expectedMagic, string what)
+        public static IdxFile Open(string path, int expectedMagic, string what, ReaderLimits? limits)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
+            limits ??= ReaderLimits.Default;
+            limits.Validate();
             if (!File.Exists(path))
             {
                 throw new FileNotFoundException($"IDX {what} file '{path}' does not exist.", path);
@@ -170,6 +184,7 @@ public static class IdxReader
             Stream stream = File.OpenRead(path);
             try
             {
+                ReaderLimits.Check(stream.Length, limits.MaxFileBytes, $"'{path}'", $"the file size of {stream.Length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
                 Span<byte> two = stackalloc byte[2];
                 int n = stream.ReadAtLeast(two, 2, throwOnEndOfStream: false);
                 stream.Position = 0;
@@ -179,7 +194,7 @@ public static class IdxReader
                     stream = new GZipStream(stream, CompressionMode.Decompress);
                 }
 
-                var file = new IdxFile(stream, path, what, gzip);
+                var file = new IdxFile(stream, path, what, gzip, limits);
                 file.Dimensions = file.ReadHeader(expectedMagic);
                 return file;
             }
@@ -205,8 +220,7 @@ public static class IdxReader
                     $"'{_path}': {items} {_what}s of {ItemSize} bytes need {needed} bytes, more than one array can hold; read fewer with a limit.");
             }
 
-            var body = new byte[needed];
-            int found = Fill(body, BodyOffset);
+            var body = ReadGrowing((int)needed, out int found);
             if (found < needed)
             {
                 string scope = items == Dimensions[0]
@@ -226,6 +240,26 @@ public static class IdxReader
         }
 
         public void Dispose() => _stream.Dispose();
+
+        /// <summary>Reads up to <paramref name="needed"/> bytes into a buffer that grows (doubling from 1 MiB) only as
+        /// bytes arrive, so a header that promises more than the file holds costs what the file holds.</summary>
+        private byte[] ReadGrowing(int needed, out int found)
+        {
+            const int FirstChunk = 1 << 20;
+            var buffer = new byte[Math.Min(needed, FirstChunk)];
+            found = 0;
+            while (true)
+            {
+                int read = Fill(buffer.AsSpan(found), BodyOffset + found);
+                found += read;
+                if (found < buffer.Length || found == needed)
+                {
+                    return buffer; // the stream ended, or everything is here
+                }
+
+                Array.Resize(ref buffer, (int)Math.Min(needed, 2L * buffer.Length));
+            }
+        }
 
         private string ShapeText() => Dimensions.Length == 1 ? string.Empty : " of " + string.Join("x", Dimensions[1..]);
 
@@ -292,6 +326,10 @@ public static class IdxReader
                     $"'{_path}': one {_what} of {string.Join("x", dims[1..])} values is larger than any array can hold; the header is probably corrupt.");
             }
 
+            string where = $"'{_path}': the header (byte offset 4)";
+            ReaderLimits.Check(dims[0], _limits.MaxSampleCount, where, $"{dims[0]:N0} {_what}s", nameof(ReaderLimits.MaxSampleCount));
+            long values = dims[0] * ProductAfterFirst(dims); // both factors are below 2^31: no overflow
+            ReaderLimits.Check(values, _limits.MaxTensorElements, where, $"{dims[0]:N0} {_what}s{(dims.Length > 1 ? " of " + string.Join("x", dims[1..]) : "")} = {values:N0} values", nameof(ReaderLimits.MaxTensorElements));
             return dims;
         }
 

@@ -29,6 +29,9 @@ public sealed class Network
             throw new ArgumentException("a network needs at least one layer.", nameof(layers));
         }
 
+        // One pass with a map from each layer object to its first position: linear in the number of layers (the
+        // ONNX importer assembles networks of up to a million layers from untrusted files).
+        var seen = new Dictionary<Layer, int>(layers.Length, ReferenceEqualityComparer.Instance);
         for (int i = 0; i < layers.Length; i++)
         {
             if (layers[i] is null)
@@ -36,12 +39,9 @@ public sealed class Network
                 throw new ArgumentException($"layer {i} is null.", nameof(layers));
             }
 
-            for (int j = 0; j < i; j++)
+            if (!seen.TryAdd(layers[i], i))
             {
-                if (ReferenceEquals(layers[i], layers[j]))
-                {
-                    throw new ArgumentException($"layer {i} ({layers[i].Name}) is the same object as layer {j}; create a new instance for each position.", nameof(layers));
-                }
+                throw new ArgumentException($"layer {i} ({layers[i].Name}) is the same object as layer {seen[layers[i]]}; create a new instance for each position.", nameof(layers));
             }
         }
 

@@ -23,7 +23,7 @@ internal sealed partial class OnnxGraphReader
         var dims = Dims(node, node.Input[1]);
         if (dims.Length != 4 || dims[1] != _shape[0])
         {
-            throw Fail(node, $"weight '{node.Input[1]}' has dims {Tensor.FormatShape(dims)}, expected [filters, {_shape[0]}, kh, kw].");
+            throw Fail(node, $"weight '{Show(node.Input[1])}' has dims {Tensor.FormatShape(dims)}, expected [filters, {_shape[0]}, kh, kw].");
         }
 
         int filters = dims[0], kh = dims[2], kw = dims[3];
@@ -44,6 +44,7 @@ internal sealed partial class OnnxGraphReader
         var g = ConvGeometry.Create("Conv2D", _shape, kh, kw, stride, dilation, padding);
         _layers.Add((layer, values));
         _shape = [filters, g.OutHeight, g.OutWidth];
+        CheckShapeSize(node);
         Advance(node);
     }
 
@@ -93,6 +94,7 @@ internal sealed partial class OnnxGraphReader
         var g = ConvGeometry.Create(node.OpType, _shape, kh, kw, stride, 1, padding);
         _layers.Add((layer, []));
         _shape = [_shape[0], g.OutHeight, g.OutWidth];
+        CheckShapeSize(node);
         Advance(node);
     }
 
@@ -149,6 +151,7 @@ internal sealed partial class OnnxGraphReader
             _layers.Add((new Flatten(), []));
         }
 
+        CheckShapeSize(node); // the product below fits in an int once it is within MaxTensorElements
         _shape = [_shape.Aggregate(1, (a, b) => a * b)];
         Advance(node);
     }
@@ -170,7 +173,7 @@ internal sealed partial class OnnxGraphReader
 
         if (a.Type != AttributeProto.Types.AttributeType.Ints)
         {
-            throw Fail(node, $"attribute '{name}' is not a list of integers.");
+            throw Fail(node, $"attribute '{Show(name)}' is not a list of integers.");
         }
 
         if (a.Ints.Count != count || a.Ints.Any(v => v < 0 || v > int.MaxValue))

@@ -79,7 +79,7 @@ internal sealed partial class OnnxGraphReader
                 break;
             default:
                 throw new InvalidDataException(
-                    $"{_source}: node '{node.Name}' uses operator '{node.OpType}', which OnnxImporter does not support; it reads only what MLNet.Regularization's exporter writes ({Operators}).");
+                    $"{_source}: node '{Show(node.Name)}' uses operator '{Show(node.OpType)}', which OnnxImporter does not support; it reads only what MLNet.Regularization's exporter writes ({Operators}).");
         }
     }
 
@@ -119,7 +119,7 @@ internal sealed partial class OnnxGraphReader
             var dims = Dims(node, node.Input[1]);
             if (dims.Length != 2 || dims[1] != _shape[0])
             {
-                throw Fail(node, $"weight '{node.Input[1]}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {_shape[0]}].");
+                throw Fail(node, $"weight '{Show(node.Input[1])}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {_shape[0]}].");
             }
 
             units = dims[0];
@@ -161,6 +161,11 @@ internal sealed partial class OnnxGraphReader
 
         int channels = _shape[0];
         float[][] values = node.Input.Skip(1).Select(name => Floats(node, name, [channels])).ToArray();
+        int negative = Array.FindIndex(values[3], v => v < 0f);
+        if (negative >= 0)
+        {
+            throw Fail(node, $"the running variance '{Show(node.Input[4])}' is {values[3][negative].ToString(CultureInfo.InvariantCulture)} for channel {negative}; a variance cannot be negative.");
+        }
         _layers.Add((new BatchNorm(momentum, epsilon), values));
         Advance(node);
     }
@@ -236,7 +241,7 @@ internal sealed partial class OnnxGraphReader
         }
         else if (next.Input[0] != x || next.Input[1] != cast.Output[0])
         {
-            throw Fail(next, $"it should multiply '{x}' by the dropout mask '{cast.Output[0]}'.");
+            throw Fail(next, $"it should multiply '{Show(x)}' by the dropout mask '{Show(cast.Output[0])}'.");
         }
 
         _layers.Add((layer, []));
@@ -256,7 +261,7 @@ internal sealed partial class OnnxGraphReader
         var dims = Dims(node, node.Input[0]);
         if (dims.Length != 2 || _shape.Length != 1 || dims[1] != _shape[0])
         {
-            throw Fail(node, $"DropConnect weight '{node.Input[0]}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {(_shape.Length == 1 ? _shape[0] : -1)}].");
+            throw Fail(node, $"DropConnect weight '{Show(node.Input[0])}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {(_shape.Length == 1 ? _shape[0] : -1)}].");
         }
 
         float[] weight = Floats(node, node.Input[0], dims);

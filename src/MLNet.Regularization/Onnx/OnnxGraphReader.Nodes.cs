@@ -28,7 +28,7 @@ internal sealed partial class OnnxGraphReader
     {
         if (node.OpType != opType)
         {
-            throw new InvalidDataException($"{_source}: node '{node.Name}' is a {node.OpType} where a {opType} was expected; OnnxImporter reads only the node patterns MLNet.Regularization's exporter writes.");
+            throw new InvalidDataException($"{_source}: node '{Show(node.Name)}' is a {Show(node.OpType)} where a {opType} was expected; OnnxImporter reads only the node patterns MLNet.Regularization's exporter writes.");
         }
 
         CheckDomain(node);
@@ -39,7 +39,7 @@ internal sealed partial class OnnxGraphReader
 
         if (node.Input[0] != _current)
         {
-            throw Fail(node, $"it reads '{node.Input[0]}' where the chain of layers is at '{_current}'.");
+            throw Fail(node, $"it reads '{Show(node.Input[0])}' where the chain of layers is at '{Show(_current)}'.");
         }
     }
 
@@ -47,7 +47,7 @@ internal sealed partial class OnnxGraphReader
     {
         if (node.Domain is not ("" or "ai.onnx"))
         {
-            throw new InvalidDataException($"{_source}: node '{node.Name}' uses operator '{node.OpType}' from domain '{node.Domain}', which OnnxImporter does not support.");
+            throw new InvalidDataException($"{_source}: node '{Show(node.Name)}' uses operator '{Show(node.OpType)}' from domain '{Show(node.Domain)}', which OnnxImporter does not support.");
         }
     }
 
@@ -63,7 +63,7 @@ internal sealed partial class OnnxGraphReader
         var node = _nodes[index];
         if (node.OpType != opType)
         {
-            throw new InvalidDataException($"{_source}: node '{node.Name}' is a {node.OpType} where the pattern of node '{previous.Name}' ({previous.OpType}) continues with a {opType}; OnnxImporter reads only the node patterns MLNet.Regularization's exporter writes.");
+            throw new InvalidDataException($"{_source}: node '{Show(node.Name)}' is a {Show(node.OpType)} where the pattern of node '{Show(previous.Name)}' ({Show(previous.OpType)}) continues with a {opType}; OnnxImporter reads only the node patterns MLNet.Regularization's exporter writes.");
         }
 
         CheckDomain(node);
@@ -76,7 +76,7 @@ internal sealed partial class OnnxGraphReader
         {
             if (expectedInputs[i] is string expected && node.Input[i] != expected)
             {
-                throw Fail(node, $"input {i} is '{node.Input[i]}', expected '{expected}'.");
+                throw Fail(node, $"input {i} is '{Show(node.Input[i])}', expected '{Show(expected)}'.");
             }
         }
 
@@ -125,12 +125,12 @@ internal sealed partial class OnnxGraphReader
         {
             if (!allowed.Contains(a.Name))
             {
-                throw new InvalidDataException($"{_source}: node '{node.Name}' ({node.OpType}) has attribute '{a.Name}', which OnnxImporter does not support.");
+                throw new InvalidDataException($"{_source}: node '{Show(node.Name)}' ({Show(node.OpType)}) has attribute '{Show(a.Name)}', which OnnxImporter does not support.");
             }
 
             if (!result.TryAdd(a.Name, a))
             {
-                throw Fail(node, $"attribute '{a.Name}' appears twice.");
+                throw Fail(node, $"attribute '{Show(a.Name)}' appears twice.");
             }
         }
 
@@ -144,7 +144,7 @@ internal sealed partial class OnnxGraphReader
         {
             if (a.Type != AttributeProto.Types.AttributeType.Int)
             {
-                throw Fail(node, $"attribute '{name}' is not an integer.");
+                throw Fail(node, $"attribute '{Show(name)}' is not an integer.");
             }
 
             value = a.I;
@@ -174,7 +174,7 @@ internal sealed partial class OnnxGraphReader
 
         if (a.Type != AttributeProto.Types.AttributeType.Float)
         {
-            throw Fail(node, $"attribute '{name}' is not a float.");
+            throw Fail(node, $"attribute '{Show(name)}' is not a float.");
         }
 
         return a.F;
@@ -183,14 +183,14 @@ internal sealed partial class OnnxGraphReader
     // ---- constants --------------------------------------------------------------------------------------------
 
     private TensorProto Constant(NodeProto node, string name) =>
-        _initializers.TryGetValue(name, out var t) ? t : throw Fail(node, $"input '{name}' is not a constant (initializer), as the exporter writes it.");
+        _initializers.TryGetValue(name, out var t) ? t : throw Fail(node, $"input '{Show(name)}' is not a constant (initializer), as the exporter writes it.");
 
     private int[] Dims(NodeProto node, string name)
     {
         var t = Constant(node, name);
         if (t.Dims.Any(d => d <= 0 || d > int.MaxValue))
         {
-            throw Fail(node, $"constant '{name}' has dims [{string.Join(", ", t.Dims)}].");
+            throw Fail(node, $"constant '{Show(name)}' has dims [{string.Join(", ", t.Dims)}].");
         }
 
         return t.Dims.Select(d => (int)d).ToArray();
@@ -202,17 +202,17 @@ internal sealed partial class OnnxGraphReader
         var dims = Dims(node, name);
         if (!dims.AsSpan().SequenceEqual(expectedDims))
         {
-            throw Fail(node, $"constant '{name}' has dims {Tensors.Tensor.FormatShape(dims)}, expected {Tensors.Tensor.FormatShape(expectedDims)}.");
+            throw Fail(node, $"constant '{Show(name)}' has dims {Tensors.Tensor.FormatShape(dims)}, expected {Tensors.Tensor.FormatShape(expectedDims)}.");
         }
 
         if (t.DataType != (int)OnnxElementType.Float)
         {
-            throw Fail(node, $"constant '{name}' has data type {t.DataType}, expected float (1).");
+            throw Fail(node, $"constant '{Show(name)}' has data type {t.DataType}, expected float (1).");
         }
 
         if (t.ExternalData.Count > 0 || t.DataLocation == TensorProto.Types.DataLocation.External)
         {
-            throw Unsupported(node, $"external data for constant '{name}'");
+            throw Unsupported(node, $"external data for constant '{Show(name)}'");
         }
 
         long count = expectedDims.Aggregate(1L, (a, b) => a * b);
@@ -221,7 +221,7 @@ internal sealed partial class OnnxGraphReader
             var raw = t.RawData.Span;
             if (raw.Length != count * sizeof(float))
             {
-                throw Fail(node, $"constant '{name}' holds {raw.Length} bytes, expected {count * sizeof(float)}.");
+                throw Fail(node, $"constant '{Show(name)}' holds {raw.Length} bytes, expected {count * sizeof(float)}.");
             }
 
             var values = new float[count];
@@ -230,15 +230,27 @@ internal sealed partial class OnnxGraphReader
                 values[i] = BinaryPrimitives.ReadSingleLittleEndian(raw.Slice(i * sizeof(float)));
             }
 
-            return values;
+            return RequireFinite(node, name, values);
         }
 
         if (t.FloatData.Count != count)
         {
-            throw Fail(node, $"constant '{name}' holds {t.FloatData.Count} values, expected {count}.");
+            throw Fail(node, $"constant '{Show(name)}' holds {t.FloatData.Count} values, expected {count}.");
         }
 
-        return t.FloatData.ToArray();
+        return RequireFinite(node, name, t.FloatData.ToArray());
+    }
+
+    /// <summary>Weights, statistics and scales must be numbers: a NaN or infinity would make every prediction NaN.</summary>
+    private float[] RequireFinite(NodeProto node, string name, float[] values)
+    {
+        int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+        if (bad >= 0)
+        {
+            throw Fail(node, $"constant '{Show(name)}' holds {values[bad].ToString(CultureInfo.InvariantCulture)} at index {bad}; every weight must be a finite number.");
+        }
+
+        return values;
     }
 
     private float Scalar(NodeProto node, string name) => Floats(node, name, [])[0];
@@ -257,15 +269,15 @@ internal sealed partial class OnnxGraphReader
         var t = Constant(node, name);
         if (t.DataType != (int)OnnxElementType.Bool || t.Dims.Count != 0)
         {
-            throw Fail(node, $"constant '{name}' is not a boolean scalar.");
+            throw Fail(node, $"constant '{Show(name)}' is not a boolean scalar.");
         }
 
         if (t.HasRawData)
         {
-            return t.RawData.Length == 1 ? t.RawData[0] != 0 : throw Fail(node, $"boolean '{name}' holds {t.RawData.Length} bytes.");
+            return t.RawData.Length == 1 ? t.RawData[0] != 0 : throw Fail(node, $"boolean '{Show(name)}' holds {t.RawData.Length} bytes.");
         }
 
-        return t.Int32Data.Count == 1 ? t.Int32Data[0] != 0 : throw Fail(node, $"boolean '{name}' holds {t.Int32Data.Count} values.");
+        return t.Int32Data.Count == 1 ? t.Int32Data[0] != 0 : throw Fail(node, $"boolean '{Show(name)}' holds {t.Int32Data.Count} values.");
     }
 
     // ---- values and errors ------------------------------------------------------------------------------------
@@ -299,7 +311,7 @@ internal sealed partial class OnnxGraphReader
         }
         catch (Exception e) when (e is FormatException or JsonException)
         {
-            throw new InvalidDataException($"{_source}: metadata entry '{key}' is malformed: {e.Message}", e);
+            throw new InvalidDataException($"{_source}: metadata entry '{Show(key)}' is malformed: {e.Message}", e);
         }
     }
 }

@@ -18,6 +18,7 @@ internal sealed partial class OnnxGraphReader
         + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity, Transpose + LSTM / GRU + Squeeze, Cast + Gather, Reshape";
 
     private readonly string _source;
+    private readonly ReaderLimits _limits;
     private readonly IReadOnlyList<NodeProto> _nodes;
     private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
     private readonly List<(Layer Layer, float[][] Values)> _layers = [];
@@ -27,21 +28,23 @@ internal sealed partial class OnnxGraphReader
     private int[] _shape = [];
     private int[] _shapeAtInput = [];
 
-    private OnnxGraphReader(string source, GraphProto graph)
+    private OnnxGraphReader(string source, GraphProto graph, ReaderLimits limits)
     {
         _source = source;
-        var sparse = graph.SparseInitializer.Select(s => OnnxPruning.Densify(s, source)).ToList();
-        _nodes = OnnxPruning.TakeSparseConstants(graph.Node, sparse, source);
+        _limits = limits;
+        var sparse = graph.SparseInitializer.Select(s => OnnxPruning.Densify(s, source, limits)).ToList();
+        _nodes = OnnxPruning.TakeSparseConstants(graph.Node, sparse, source, limits);
         foreach (var t in graph.Initializer.Concat(sparse))
         {
             if (!_initializers.TryAdd(t.Name, t))
             {
-                throw Fail($"two initializers are named '{t.Name}'.");
+                throw Fail($"two initializers are named '{Show(t.Name)}'.");
             }
         }
     }
 
-    public static TrainedModel Read(ModelProto model, string source)
+    /// <summary>Reads a model whose sizes <see cref="OnnxModelLimits"/> has checked.</summary>
+    public static TrainedModel Read(ModelProto model, string source, ReaderLimits limits)
     {
         CheckHeader(model, source);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -49,19 +52,27 @@ internal sealed partial class OnnxGraphReader
         {
             if (!metadata.TryAdd(entry.Key, entry.Value))
             {
-                throw new InvalidDataException($"{source}: metadata key '{entry.Key}' appears twice.");
+                throw new InvalidDataException($"{source}: metadata key '{Show(entry.Key)}' appears twice.");
             }
         }
 
-        var reader = new OnnxGraphReader(source, model.Graph);
-        return reader.ReadModel(model.Graph, metadata);
+        var reader = new OnnxGraphReader(source, model.Graph, limits);
+        try
+        {
+            return reader.ReadModel(model.Graph, metadata);
+        }
+        catch (ArgumentException e)
+        {
+            // A value that a layer refuses (a window that does not fit, a rate out of range): the model is invalid.
+            throw reader.Fail($"{(reader._position < reader._nodes.Count ? $"at node {reader._position} ('{Show(reader._nodes[reader._position].Name)}'): " : "")}{e.Message}");
+        }
     }
 
     private static void CheckHeader(ModelProto model, string source)
     {
         if (model.ProducerName != OnnxFormat.ProducerName)
         {
-            string producer = model.HasProducerName && model.ProducerName.Length > 0 ? $"'{model.ProducerName}'" : "an unnamed producer";
+            string producer = model.HasProducerName && model.ProducerName.Length > 0 ? $"'{Show(model.ProducerName)}'" : "an unnamed producer";
             throw new InvalidDataException($"{source} was written by {producer}, not by {OnnxFormat.ProducerName}: OnnxImporter reads only models this library exported. Score other ONNX models with ONNX Runtime or ML.NET's ApplyOnnxModel.");
         }
 
@@ -75,7 +86,7 @@ internal sealed partial class OnnxGraphReader
             bool defaultDomain = opset.Domain is "" or "ai.onnx";
             if (!defaultDomain || opset.Version != OnnxFormat.Opset)
             {
-                throw new InvalidDataException($"{source} imports operator set '{(opset.Domain.Length == 0 ? "ai.onnx" : opset.Domain)}' version {opset.Version}; OnnxImporter reads only the default domain at opset {OnnxFormat.Opset}.");
+                throw new InvalidDataException($"{source} imports operator set '{Show((opset.Domain.Length == 0 ? "ai.onnx" : opset.Domain))}' version {opset.Version}; OnnxImporter reads only the default domain at opset {OnnxFormat.Opset}.");
             }
         }
 
@@ -109,9 +120,14 @@ internal sealed partial class OnnxGraphReader
         }
 
         var (classCount, targetSize) = ReadOutputs(graph, task);
+        if (task != TaskKind.Regression)
+        {
+            ReaderLimits.Check(classCount, _limits.MaxClassCount, _source, $"a model of {classCount:N0} classes", nameof(ReaderLimits.MaxClassCount));
+        }
+
         if (_position != _nodes.Count)
         {
-            throw Fail($"node '{_nodes[_position].Name}' follows the outputs.");
+            throw Fail($"node '{Show(_nodes[_position].Name)}' follows the outputs.");
         }
 
         Network network;
@@ -132,6 +148,12 @@ internal sealed partial class OnnxGraphReader
             if (classNames.Count != classCount)
             {
                 throw Fail($"its metadata names {classNames.Count} classes but the graph has {classCount}.");
+            }
+
+            int missing = classNames.ToList().FindIndex(n => n is null);
+            if (missing >= 0)
+            {
+                throw Fail($"its metadata entry '{OnnxFormat.Keys.ClassLabels}' has no name (null) for class {missing}.");
             }
         }
 
@@ -157,16 +179,17 @@ internal sealed partial class OnnxGraphReader
         var tensorType = inputs[0].Type?.TensorType;
         if (tensorType is null || tensorType.ElemType != (int)OnnxElementType.Float || tensorType.Shape is null || tensorType.Shape.Dim.Count < 2)
         {
-            throw Fail($"input '{inputs[0].Name}' is not a float tensor [batch, features...].");
+            throw Fail($"input '{Show(inputs[0].Name)}' is not a float tensor [batch, features...].");
         }
 
         var dims = tensorType.Shape.Dim.Skip(1).ToList();
         if (dims.Any(d => d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue <= 0 || d.DimValue > int.MaxValue))
         {
-            throw Fail($"input '{inputs[0].Name}' must have fixed positive dimensions after the batch dimension.");
+            throw Fail($"input '{Show(inputs[0].Name)}' must have fixed positive dimensions after the batch dimension.");
         }
 
         _shape = dims.Select(d => (int)d.DimValue).ToArray();
+        CheckShapeSize(null);
         _shapeAtInput = _shape;
         return inputs[0].Name;
     }
@@ -263,7 +286,7 @@ internal sealed partial class OnnxGraphReader
             var type = declared.Type?.TensorType;
             if (declared.Name != outputs[i].Name || type is null || type.ElemType != (int)outputs[i].Type)
             {
-                throw Fail($"graph output {i} is '{declared.Name}', expected the {outputs[i].Type} tensor '{outputs[i].Name}' that the last nodes compute.");
+                throw Fail($"graph output {i} is '{Show(declared.Name)}', expected the {outputs[i].Type} tensor '{Show(outputs[i].Name)}' that the last nodes compute.");
             }
         }
 
@@ -290,11 +313,30 @@ internal sealed partial class OnnxGraphReader
         _position++;
     }
 
+    /// <summary>Refuses a per-example shape of more than <see cref="ReaderLimits.MaxTensorElements"/> values (computed
+    /// without overflow): what one example's activations would need at prediction time.</summary>
+    private void CheckShapeSize(NodeProto? node)
+    {
+        long size = 1;
+        foreach (int d in _shape)
+        {
+            size = size <= _limits.MaxTensorElements ? size * d : size;
+        }
+
+        if (size > _limits.MaxTensorElements)
+        {
+            string where = node is null ? $"{_source}: the input" : $"{_source}: node '{Show(node.Name)}' ({Show(node.OpType)})";
+            throw ReaderLimits.Exceeded(where, $"a per-example shape {Tensors.Tensor.FormatShape(_shape)}", nameof(ReaderLimits.MaxTensorElements), _limits.MaxTensorElements);
+        }
+    }
+
+    private static string Show(string? text) => ReaderLimits.Shorten(text);
+
     private InvalidDataException Fail(string problem) => new($"{_source} is not a model OnnxImporter can read: {problem}");
 
     private InvalidDataException Fail(NodeProto node, string problem) =>
-        new($"{_source}: node '{node.Name}' ({node.OpType}): {problem}");
+        new($"{_source}: node '{Show(node.Name)}' ({Show(node.OpType)}): {problem}");
 
     private InvalidDataException Unsupported(NodeProto node, string what) =>
-        new($"{_source}: node '{node.Name}' ({node.OpType}) has {what}, which OnnxImporter does not support.");
+        new($"{_source}: node '{Show(node.Name)}' ({Show(node.OpType)}) has {what}, which OnnxImporter does not support.");
 }

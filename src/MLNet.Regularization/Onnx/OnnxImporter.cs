@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using MLNet.Regularization.Data;
 using MLNet.Regularization.Onnx.Protobuf;
 using MLNet.Regularization.Training;
 
@@ -20,33 +21,83 @@ namespace MLNet.Regularization.Onnx;
 public static class OnnxImporter
 {
     /// <summary>Loads the model in the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidDataException">The file is not a model this library exported.</exception>
+    /// <param name="path">The ONNX file.</param>
+    /// <param name="limits">Caps on file size, node count, string length, tensor sizes and class count, checked
+    /// before allocating (<see cref="ReaderLimits.Default"/> when null).</param>
+    /// <exception cref="InvalidDataException">The file is not a model this library exported, or exceeds a limit.</exception>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    public static TrainedModel Load(string path)
+    public static TrainedModel Load(string path, ReaderLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        return Read(File.ReadAllBytes(path), $"'{path}'");
+        limits = Checked(limits);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        return Read(ReadBounded(stream, limits, $"'{path}'"), $"'{path}'", limits);
     }
 
     /// <summary>Loads a model from its ONNX bytes (as <see cref="OnnxExporter.ExportToBytes"/> returns them).</summary>
-    /// <exception cref="InvalidDataException">The bytes are not a model this library exported.</exception>
-    public static TrainedModel Load(byte[] bytes)
+    /// <param name="bytes">The model.</param>
+    /// <param name="limits">Caps, as for <see cref="Load(string, ReaderLimits?)"/>.</param>
+    /// <exception cref="InvalidDataException">The bytes are not a model this library exported, or exceed a limit.</exception>
+    public static TrainedModel Load(byte[] bytes, ReaderLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        return Read(bytes, $"the ONNX model ({bytes.Length} bytes)");
+        limits = Checked(limits);
+        string source = $"the ONNX model ({bytes.Length} bytes)";
+        ReaderLimits.Check(bytes.Length, limits.MaxFileBytes, source, $"{bytes.Length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+        return Read(bytes, source, limits);
     }
 
-    /// <summary>Loads a model from a stream, read to its end.</summary>
-    /// <exception cref="InvalidDataException">The stream does not hold a model this library exported.</exception>
-    public static TrainedModel Load(Stream stream)
+    /// <summary>Loads a model from a stream, read to its end (but never past <see cref="ReaderLimits.MaxFileBytes"/>).</summary>
+    /// <param name="stream">The model.</param>
+    /// <param name="limits">Caps, as for <see cref="Load(string, ReaderLimits?)"/>.</param>
+    /// <exception cref="InvalidDataException">The stream does not hold a model this library exported, or exceeds a limit.</exception>
+    public static TrainedModel Load(Stream stream, ReaderLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return Read(buffer.ToArray(), $"the ONNX model stream ({buffer.Length} bytes)");
+        limits = Checked(limits);
+        byte[] bytes = ReadBounded(stream, limits, "the ONNX model stream");
+        return Read(bytes, $"the ONNX model stream ({bytes.Length} bytes)", limits);
     }
 
-    private static TrainedModel Read(byte[] bytes, string source)
+    /// <summary>Reads a stream to its end in growing chunks, refusing it as soon as it passes
+    /// <see cref="ReaderLimits.MaxFileBytes"/> (an endless stream such as /dev/zero ends there).</summary>
+    internal static byte[] ReadBounded(Stream stream, ReaderLimits limits, string source)
+    {
+        if (stream.CanSeek)
+        {
+            long remaining = stream.Length - stream.Position;
+            ReaderLimits.Check(remaining, limits.MaxFileBytes, source, $"{remaining:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+        }
+
+        var buffer = new byte[64 * 1024];
+        int length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                ReaderLimits.Check(length + 1L, limits.MaxFileBytes, source, $"more than {limits.MaxFileBytes:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+                Array.Resize(ref buffer, (int)Math.Min(Array.MaxLength, Math.Min(2L * buffer.Length, limits.MaxFileBytes + 1)));
+            }
+
+            int read = stream.Read(buffer, length, buffer.Length - length);
+            if (read == 0)
+            {
+                return length == buffer.Length ? buffer : buffer.AsSpan(0, length).ToArray();
+            }
+
+            length += read;
+            ReaderLimits.Check(length, limits.MaxFileBytes, source, $"more than {limits.MaxFileBytes:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+        }
+    }
+
+    private static ReaderLimits Checked(ReaderLimits? limits)
+    {
+        limits ??= ReaderLimits.Default;
+        limits.Validate();
+        return limits;
+    }
+
+    private static TrainedModel Read(byte[] bytes, string source, ReaderLimits limits)
     {
         ModelProto model;
         try
@@ -63,6 +114,7 @@ public static class OnnxImporter
             throw new InvalidDataException($"{source} is not an ONNX model: it has {(model.HasIrVersion ? "no graph" : "no IR version")}{(bytes.Length == 0 ? " (the file is empty)" : "")}.");
         }
 
-        return OnnxGraphReader.Read(model, source);
+        OnnxModelLimits.Check(model, source, limits);
+        return OnnxGraphReader.Read(model, source, limits);
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
+using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Onnx.Protobuf;
 using MLNet.Regularization.Pruning;
@@ -240,7 +241,7 @@ internal static class OnnxPruning
     /// <summary>Splits the <c>Constant</c> nodes that <see cref="SparsifyWeights"/> writes off the graph's nodes: their
     /// outputs become (dense) initializers, the other nodes are returned in order.</summary>
     /// <exception cref="InvalidDataException">A Constant node is not in that form.</exception>
-    public static List<NodeProto> TakeSparseConstants(IEnumerable<NodeProto> nodes, List<TensorProto> initializers, string source)
+    public static List<NodeProto> TakeSparseConstants(IEnumerable<NodeProto> nodes, List<TensorProto> initializers, string source, ReaderLimits limits)
     {
         var rest = new List<NodeProto>();
         foreach (var node in nodes)
@@ -253,10 +254,10 @@ internal static class OnnxPruning
 
             if (node.Input.Count != 0 || node.Output.Count != 1 || node.Attribute.Count != 1 || node.Attribute[0].Name != "sparse_value" || node.Attribute[0].SparseTensor is null)
             {
-                throw new InvalidDataException($"{source}: node '{node.Name}' (Constant) is not a sparse weight (one sparse_value attribute, one output), the only Constant the exporter writes.");
+                throw new InvalidDataException($"{source}: node '{ReaderLimits.Shorten(node.Name)}' (Constant) is not a sparse weight (one sparse_value attribute, one output), the only Constant the exporter writes.");
             }
 
-            var dense = Densify(node.Attribute[0].SparseTensor, source);
+            var dense = Densify(node.Attribute[0].SparseTensor, source, limits);
             dense.Name = node.Output[0];
             initializers.Add(dense);
         }
@@ -264,18 +265,29 @@ internal static class OnnxPruning
         return rest;
     }
 
-    /// <summary>The dense form of a sparse initializer (float values, int64 linear indices), as the importer reads it.</summary>
-    /// <exception cref="InvalidDataException">The tensor is not in the form <see cref="SparsifyWeights"/> writes.</exception>
-    public static TensorProto Densify(SparseTensorProto sparse, string source)
+    /// <summary>The dense form of a sparse initializer (float values, int64 linear indices), as the importer reads it.
+    /// Densifying is the one place where the importer allocates more than it read (a 1%-dense weight grows a
+    /// hundredfold), so the dense size is checked against <see cref="ReaderLimits.MaxTensorElements"/> first.</summary>
+    /// <exception cref="InvalidDataException">The tensor is not in the form <see cref="SparsifyWeights"/> writes, or is
+    /// larger than the limit.</exception>
+    public static TensorProto Densify(SparseTensorProto sparse, string source, ReaderLimits limits)
     {
         var values = sparse.Values ?? throw new InvalidDataException($"{source}: a sparse initializer has no values.");
-        var indices = sparse.Indices ?? throw new InvalidDataException($"{source}: sparse initializer '{values.Name}' has no indices.");
-        string name = values.Name;
-        long count = sparse.Dims.Aggregate(1L, (a, d) => d > 0 ? a * d : -1);
-        if (sparse.Dims.Count == 0 || count <= 0 || count > int.MaxValue / sizeof(float))
+        var indices = sparse.Indices ?? throw new InvalidDataException($"{source}: sparse initializer '{ReaderLimits.Shorten(values.Name)}' has no indices.");
+        string name = ReaderLimits.Shorten(values.Name);
+        long count = 1;
+        foreach (long d in sparse.Dims)
         {
-            throw new InvalidDataException($"{source}: sparse initializer '{name}' has dims [{string.Join(", ", sparse.Dims)}].");
+            // Overflow-safe: a non-positive dimension, or a product past the limit, ends the multiplication.
+            count = d <= 0 ? -1 : count > 0 && count <= limits.MaxTensorElements / d ? count * d : count > 0 ? limits.MaxTensorElements + 1 : count;
         }
+
+        if (sparse.Dims.Count == 0 || count <= 0 || count > Array.MaxLength / sizeof(float))
+        {
+            throw new InvalidDataException($"{source}: sparse initializer '{name}' has dims [{ReaderLimits.Shorten(string.Join(", ", sparse.Dims))}].");
+        }
+
+        ReaderLimits.Check(count, limits.MaxTensorElements, source, $"sparse initializer '{name}' with dims [{ReaderLimits.Shorten(string.Join(", ", sparse.Dims))}]", nameof(ReaderLimits.MaxTensorElements));
 
         if (values.DataType != (int)OnnxElementType.Float || !values.HasRawData || indices.DataType != (int)OnnxElementType.Int64 || !indices.HasRawData
             || values.Dims.Count != 1 || indices.Dims.Count != 1 || values.Dims[0] != indices.Dims[0]

@@ -57,6 +57,18 @@ internal readonly record struct ConvGeometry(
         }
 
         int c = inputShape[0], h = inputShape[1], w = inputShape[2];
+        if (kernelHeight < 1 || kernelWidth < 1 || stride < 1 || dilation < 1)
+        {
+            throw new ArgumentException($"{owner}: window {kernelHeight}x{kernelWidth}, stride {stride} and dilation {dilation} must all be positive.");
+        }
+
+        // Every extent in long, and each at most MaxExtent, so the int arithmetic of the kernels cannot wrap.
+        long windowHeight = (long)dilation * (kernelHeight - 1) + 1, windowWidth = (long)dilation * (kernelWidth - 1) + 1;
+        if (windowHeight > MaxExtent || windowWidth > MaxExtent || stride > MaxExtent)
+        {
+            throw new ArgumentException($"{owner}: a {kernelHeight}x{kernelWidth} window with dilation {dilation} spans {windowHeight}x{windowWidth} pixels (stride {stride}); the most is {MaxExtent:N0}.");
+        }
+
         int top, left, bottom, right;
         if (padding.IsSame)
         {
@@ -69,6 +81,11 @@ internal readonly record struct ConvGeometry(
             left = right = padding.Width;
         }
 
+        if ((long)h + top + bottom > MaxExtent || (long)w + left + right > MaxExtent)
+        {
+            throw new ArgumentException($"{owner}: input {Tensor.FormatShape(inputShape)} with padding ({top}, {left}, {bottom}, {right}) is larger than {MaxExtent:N0} pixels per axis.");
+        }
+
         var g = new ConvGeometry(c, h, w, kernelHeight, kernelWidth, stride, stride, dilation, dilation, top, left, bottom, right);
         if (g.OutHeight < 1 || g.OutWidth < 1)
         {
@@ -79,16 +96,20 @@ internal readonly record struct ConvGeometry(
         return g;
     }
 
+    /// <summary>The largest padded input, window extent or stride along one axis (2^28): far beyond any image, small
+    /// enough that positions, strides and windows add up without overflowing an int.</summary>
+    internal const int MaxExtent = 1 << 28;
+
     private static (int Before, int After) SamePadding(int size, int kernel, int stride, int dilation)
     {
-        int output = (size + stride - 1) / stride;
-        int total = Math.Max(0, (output - 1) * stride + dilation * (kernel - 1) + 1 - size);
-        return (total / 2, total - total / 2);
+        long output = ((long)size + stride - 1) / stride;
+        long total = Math.Max(0, (output - 1) * stride + (long)dilation * (kernel - 1) + 1 - size);
+        return ((int)(total / 2), (int)(total - total / 2)); // total < stride + window extent, both at most MaxExtent
     }
 
     private static int OutSize(int size, int kernel, int stride, int dilation, int before, int after)
     {
-        int span = size + before + after - dilation * (kernel - 1) - 1;
-        return span < 0 ? 0 : span / stride + 1;
+        long span = (long)size + before + after - (long)dilation * (kernel - 1) - 1;
+        return span < 0 ? 0 : (int)Math.Min(int.MaxValue, span / stride + 1);
     }
 }
