@@ -91,6 +91,43 @@ public sealed record ReaderLimits
         return builder.ToString();
     }
 
+    /// <summary>Reads a stream to its end in growing chunks, refusing it as soon as it passes
+    /// <see cref="ReaderLimits.MaxFileBytes"/> (an endless stream such as /dev/zero ends there).</summary>
+    internal byte[] ReadAll(Stream stream, string source)
+    {
+        if (stream.CanSeek)
+        {
+            long remaining = stream.Length - stream.Position;
+            Check(remaining, MaxFileBytes, source, $"{remaining:N0} bytes", nameof(MaxFileBytes));
+        }
+
+        var buffer = new byte[64 * 1024];
+        int length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                Check(length + 1L, MaxFileBytes, source, $"more than {MaxFileBytes:N0} bytes", nameof(MaxFileBytes));
+                long grown = Math.Min(Array.MaxLength, Math.Min(2L * buffer.Length, MaxFileBytes + 1));
+                if (grown == length)
+                {
+                    throw new InvalidDataException($"{source}: more than {Array.MaxLength:N0} bytes, more than one array can hold.");
+                }
+
+                Array.Resize(ref buffer, (int)grown);
+            }
+
+            int read = stream.Read(buffer, length, buffer.Length - length);
+            if (read == 0)
+            {
+                return length == buffer.Length ? buffer : buffer.AsSpan(0, length).ToArray();
+            }
+
+            length += read;
+            Check(length, MaxFileBytes, source, $"more than {MaxFileBytes:N0} bytes", nameof(MaxFileBytes));
+        }
+    }
+
     private static void Positive(long value, string name)
     {
         if (value <= 0)

@@ -31,7 +31,7 @@ public static class OnnxImporter
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         limits = Checked(limits);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        return Read(ReadBounded(stream, limits, $"'{path}'"), $"'{path}'", limits);
+        return Read(limits.ReadAll(stream, $"'{path}'"), $"'{path}'", limits);
     }
 
     /// <summary>Loads a model from its ONNX bytes (as <see cref="OnnxExporter.ExportToBytes"/> returns them).</summary>
@@ -55,39 +55,8 @@ public static class OnnxImporter
     {
         ArgumentNullException.ThrowIfNull(stream);
         limits = Checked(limits);
-        byte[] bytes = ReadBounded(stream, limits, "the ONNX model stream");
+        byte[] bytes = limits.ReadAll(stream, "the ONNX model stream");
         return Read(bytes, $"the ONNX model stream ({bytes.Length} bytes)", limits);
-    }
-
-    /// <summary>Reads a stream to its end in growing chunks, refusing it as soon as it passes
-    /// <see cref="ReaderLimits.MaxFileBytes"/> (an endless stream such as /dev/zero ends there).</summary>
-    internal static byte[] ReadBounded(Stream stream, ReaderLimits limits, string source)
-    {
-        if (stream.CanSeek)
-        {
-            long remaining = stream.Length - stream.Position;
-            ReaderLimits.Check(remaining, limits.MaxFileBytes, source, $"{remaining:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
-        }
-
-        var buffer = new byte[64 * 1024];
-        int length = 0;
-        while (true)
-        {
-            if (length == buffer.Length)
-            {
-                ReaderLimits.Check(length + 1L, limits.MaxFileBytes, source, $"more than {limits.MaxFileBytes:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
-                Array.Resize(ref buffer, (int)Math.Min(Array.MaxLength, Math.Min(2L * buffer.Length, limits.MaxFileBytes + 1)));
-            }
-
-            int read = stream.Read(buffer, length, buffer.Length - length);
-            if (read == 0)
-            {
-                return length == buffer.Length ? buffer : buffer.AsSpan(0, length).ToArray();
-            }
-
-            length += read;
-            ReaderLimits.Check(length, limits.MaxFileBytes, source, $"more than {limits.MaxFileBytes:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
-        }
     }
 
     private static ReaderLimits Checked(ReaderLimits? limits)

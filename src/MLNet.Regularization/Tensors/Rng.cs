@@ -25,6 +25,10 @@ public sealed class Rng
     /// <summary>How many 64-bit numbers this generator has produced.</summary>
     public ulong Position => _counter;
 
+    /// <summary>Moves the counter to <paramref name="position"/> (a resumed training run continues its streams where
+    /// the checkpoint left them).</summary>
+    internal void Seek(ulong position) => _counter = position;
+
     /// <summary>A new independent generator derived from this one (advances this one by one step).</summary>
     public Rng Fork() => new(Mix(NextUInt64() ^ 0xD1B54A32D192ED03UL));
 

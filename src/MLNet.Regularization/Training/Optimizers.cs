@@ -68,6 +68,9 @@ public sealed class Sgd : OptimizerOptions
     {
         private readonly float[][] _velocity = ps.Select(p => o.Momentum == 0f ? [] : new float[p.Value.Length]).ToArray();
 
+        public override IEnumerable<(string Name, float[] Values)> Moments =>
+            _velocity.Select((v, i) => ($"velocity{i}", v));
+
         // With a pruning mask k (1 kept, 0 pruned) the velocity and the new weight are multiplied by k in the same
         // pass: a pruned weight and its velocity stay exactly 0, a kept one is multiplied by 1 (the same bits).
         protected override void Update(int index, int from, int to, float lr, int step)
@@ -173,6 +176,9 @@ public class Adam : OptimizerOptions
         private readonly float[][] _m = ps.Select(p => new float[p.Value.Length]).ToArray();
         private readonly float[][] _v = ps.Select(p => new float[p.Value.Length]).ToArray();
 
+        public override IEnumerable<(string Name, float[] Values)> Moments =>
+            _m.Select((m, i) => ($"m{i}", m)).Concat(_v.Select((v, i) => ($"v{i}", v)));
+
         // One fused pass over w, g, m and v (the update is bound by memory traffic). The vector loop does the
         // scalar loop's operations in the same order, without fused multiply-adds, so both give the same bits
         // and the split into ranges cannot change a result. With a pruning mask k (1 kept, 0 pruned) the moments
@@ -260,6 +266,10 @@ internal abstract class OptimizerState(IReadOnlyList<Parameter> parameters)
     private const int ParallelMinimum = 1 << 15;
 
     protected IReadOnlyList<Parameter> Parameters { get; } = parameters;
+
+    /// <summary>Every per-parameter array the optimizer keeps between steps, by a stable name: what a checkpoint must
+    /// save and restore for a resumed run to continue bit for bit.</summary>
+    public abstract IEnumerable<(string Name, float[] Values)> Moments { get; }
 
     /// <summary>Applies one update with the given learning rate; <paramref name="step"/> counts from 1. Large
     /// parameters are split into <paramref name="threads"/> ranges; every element's update depends only on its

@@ -25,6 +25,13 @@ public sealed class Trainer
     /// <summary>The options this trainer uses.</summary>
     public TrainerOptions Options => _options;
 
+    /// <summary>Test hook: runs after every mini-batch's update with the zero-based epoch, the number of batches
+    /// done in it and the network being trained (tests cancel, crash or corrupt a run at a chosen point here).</summary>
+    internal Action<int, int, Network>? AfterBatch { get; set; }
+
+    /// <summary>Test hook: wraps the stream a checkpoint is written to (tests fail a write halfway).</summary>
+    internal Func<Stream, Stream>? CheckpointStreamWrapper { get; set; }
+
     /// <summary>Trains a copy of <paramref name="network"/> on <paramref name="train"/>.</summary>
     /// <param name="network">The architecture. When unbuilt it is built for the data's shape with weights drawn
     /// from the seed; when built, training continues from its current weights (fine-tuning).</param>
@@ -33,14 +40,44 @@ public sealed class Trainer
     /// hold out part of <paramref name="train"/>.</param>
     /// <param name="progress">Receives each epoch's record as it completes.</param>
     /// <param name="cancellationToken">Stops training after the current batch; the model of the last completed
-    /// epoch is returned (<see cref="StopReason.Cancelled"/>).</param>
+    /// epoch is returned (<see cref="StopReason.Cancelled"/>), and with <see cref="TrainerOptions.CheckpointPath"/> a
+    /// checkpoint of the exact point reached is written first.</param>
+    /// <exception cref="TrainingDivergedException">The loss or a weight became non-finite, or the loss exploded; the
+    /// exception carries the last finished epoch's model.</exception>
     public TrainedModel Fit(Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default) =>
-        FitObserved(network, train, validation, progress, cancellationToken, afterStep: null);
+        Train(network, train, validation, progress, cancellationToken, null, null, afterStep: null);
 
     /// <summary><see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/> that also
     /// calls <paramref name="afterStep"/> with the 1-based iteration count and the network being trained after every
     /// optimizer step (lottery-ticket rewinding keeps the weights of iteration k this way).</summary>
-    internal TrainedModel FitObserved(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, Action<long, Network>? afterStep)
+    internal TrainedModel FitObserved(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, Action<long, Network>? afterStep) =>
+        Train(network, train, validation, progress, cancellationToken, null, null, afterStep);
+
+    /// <summary>Continues an interrupted run from the checkpoint it wrote (see <see cref="TrainerOptions.CheckpointPath"/>).
+    /// Give the same network, data and options as the interrupted <see cref="Fit"/> (they are checked against the
+    /// checkpoint): the result has the same weights, bit for bit, as a run that was never interrupted.</summary>
+    /// <param name="checkpointPath">The checkpoint file.</param>
+    /// <param name="network">The architecture, as given to the interrupted <see cref="Fit"/>.</param>
+    /// <param name="train">The training data, as given to it.</param>
+    /// <param name="validation">The validation data, as given to it.</param>
+    /// <param name="progress">Receives the record of each epoch completed from here on.</param>
+    /// <param name="cancellationToken">As for <see cref="Fit"/>.</param>
+    /// <param name="limits">Caps for reading the checkpoint (<see cref="ReaderLimits.Default"/> when null).</param>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint, is corrupt, or exceeds a limit.</exception>
+    /// <exception cref="ArgumentException">The checkpoint was written for other options, another network or other data.</exception>
+    public TrainedModel Resume(string checkpointPath, Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default, ReaderLimits? limits = null)
+    {
+        var checkpoint = TrainingCheckpoint.Read(checkpointPath, limits);
+        return Train(network, train, validation, progress, cancellationToken, checkpoint, $"checkpoint '{checkpointPath}'", afterStep: null);
+    }
+
+    /// <summary>What <see cref="TrainerOptions.CheckpointMetadata"/> stored in a checkpoint (the CLI keeps its command
+    /// line there).</summary>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint, is corrupt, or exceeds a limit.</exception>
+    public static IReadOnlyDictionary<string, string> ReadCheckpointMetadata(string checkpointPath, ReaderLimits? limits = null) =>
+        TrainingCheckpoint.Read(checkpointPath, limits).Header.Metadata;
+
+    private TrainedModel Train(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, TrainingCheckpoint? resume, string? resumeSource, Action<long, Network>? afterStep)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(train);
@@ -56,6 +93,7 @@ public sealed class Trainer
             throw new ArgumentException("early stopping needs validation data: pass a validation set or set ValidationFraction.", nameof(validation));
         }
 
+        string dataFingerprint = o.CheckpointPath is null && resume is null ? "" : TrainingRun.DataFingerprint(train, validation);
         var root = new Rng(o.Seed);
         var initRng = root.Fork();
         var splitSeed = (int)(root.NextUInt64() & int.MaxValue);
@@ -89,61 +127,111 @@ public sealed class Trainer
         var loss = o.Loss ?? Loss.For(train.Task);
         var step = new TrainingStep(net, loss, o, maskRng, train.Task);
         var evaluator = new Evaluator(loss, o.MaxThreads);
+        var run = new TrainingRun(o, net, step, shuffleRng, train.Count, dataFingerprint);
+        if (resume is not null)
+        {
+            run.Restore(resume, resumeSource!);
+        }
 
-        // Snapshots: the last completed epoch (for cancellation) and the best one (for early stopping).
-        var lastComplete = net.Clone();
-        var best = o.EarlyStoppingPatience is null ? null : net.Clone();
-        int bestEpoch = 0, modelEpoch = 0;
-        double bestLoss = double.PositiveInfinity;
-        var records = new List<EpochRecord>();
-        var stop = StopReason.Completed;
+        TrainedModel Model(Network weights, StopReason reason) =>
+            new(weights, normalizer, new TrainingHistory(run.Records.ToList(), run.ModelEpoch, reason), train.Task, train.ClassCount, train.TargetSize, train.ClassNames, o.Seed, o.Describe());
+
+        var sinceCheckpoint = Stopwatch.StartNew();
+        void WriteCheckpoint()
+        {
+            run.Capture(o.CheckpointMetadata).Write(o.CheckpointPath!, CheckpointStreamWrapper);
+            sinceCheckpoint.Restart();
+        }
 
         int n = train.Count;
-        long iteration = 0;
-        int[] order = Enumerable.Range(0, n).ToArray();
         var batcher = new Batcher(train);
-        for (int epoch = 0; epoch < o.Epochs && stop == StopReason.Completed; epoch++)
+        TrainingCheckpoint? epochStart = null;
+        while (run.Epoch < o.Epochs && run.Stop == StopReason.Completed)
         {
-            var clock = Stopwatch.StartNew();
-            float lr = o.Schedule?.Rate(o.Optimizer.LearningRate, epoch, o.Epochs) ?? o.Optimizer.LearningRate;
-            if (o.Shuffle)
+            int epoch = run.Epoch;
+            if (run.Batch == 0)
             {
-                Shuffle(order, shuffleRng);
+                if (o.LearningRateBackoff is not null)
+                {
+                    epochStart = run.Capture(null); // where a back-off goes back to
+                }
+
+                if (o.Shuffle)
+                {
+                    Shuffle(run.Order, shuffleRng);
+                }
+
+                (run.LossSum, run.Correct, run.Seen, run.Seconds) = (0, 0, 0, 0);
             }
 
-            double lossSum = 0;
-            long correct = 0, seen = 0;
+            var clock = Stopwatch.StartNew();
+            float lr = run.LearningRateScale * (o.Schedule?.Rate(o.Optimizer.LearningRate, epoch, o.Epochs) ?? o.Optimizer.LearningRate);
 
             // ⌈n / BatchSize⌉ batches whose sizes differ by at most one: no tiny last batch whose statistics
             // would disturb batch norm, and every example is used every epoch.
             int batches = (n + o.BatchSize - 1) / o.BatchSize, baseSize = n / batches, larger = n % batches;
-            for (int b = 0, start = 0; b < batches; b++)
+            bool retry = false;
+            while (run.Batch < batches)
             {
-                int size = baseSize + (b < larger ? 1 : 0);
-                var (x, targets, labels) = batcher.Gather(order.AsSpan(start, size));
+                int size = baseSize + (run.Batch < larger ? 1 : 0);
+                var (x, targets, labels) = batcher.Gather(run.Order.AsSpan(run.Start, size));
                 float batchLoss = step.Forward(x, targets, labels, out long batchCorrect);
-                if (!float.IsFinite(batchLoss))
+                string? divergence = DivergenceCheck.OfLoss(batchLoss, run, o);
+                if (divergence is null)
                 {
-                    throw new InvalidOperationException($"training diverged in epoch {epoch + 1} at example {start}: the loss is {batchLoss}. Lower the learning rate or normalize the features.");
+                    step.Update(lr);
+                    divergence = DivergenceCheck.OfWeights(net);
                 }
 
-                lossSum += (double)batchLoss * size;
-                seen += size;
-                correct += batchCorrect;
-                step.Update(lr);
-                afterStep?.Invoke(++iteration, net);
+                if (divergence is not null)
+                {
+                    if (o.LearningRateBackoff is float factor && run.Backoffs < o.MaxBackoffs && epochStart is not null)
+                    {
+                        (float scale, int backoffs) = (run.LearningRateScale * factor, run.Backoffs + 1);
+                        run.Restore(epochStart, "the epoch's start");
+                        (run.LearningRateScale, run.Backoffs) = (scale, backoffs);
+                        retry = true;
+                        break;
+                    }
+
+                    throw DivergenceCheck.Failure(divergence, run, lr, batches, batchLoss, Model(run.LastComplete.Clone(), StopReason.Diverged));
+                }
+
+                afterStep?.Invoke(step.Steps, net);
+                run.LossSum += (double)batchLoss * size;
+                run.Seen += size;
+                run.Correct += batchCorrect;
+                run.Batch++;
+                run.Start += size;
+                AfterBatch?.Invoke(epoch, run.Batch, net);
                 if (cancellationToken.IsCancellationRequested)
                 {
-                    stop = StopReason.Cancelled;
+                    run.Stop = StopReason.Cancelled;
                     break;
                 }
 
-                start += size;
+                if (o.CheckpointInterval is { } interval && sinceCheckpoint.Elapsed >= interval && run.Batch < batches)
+                {
+                    run.Seconds += clock.Elapsed.TotalSeconds;
+                    clock.Restart();
+                    WriteCheckpoint();
+                }
             }
 
-            if (stop == StopReason.Cancelled)
+            if (retry)
             {
-                net.CopyValuesFrom(lastComplete);
+                continue;
+            }
+
+            if (run.Stop == StopReason.Cancelled)
+            {
+                if (o.CheckpointPath is not null)
+                {
+                    run.Seconds += clock.Elapsed.TotalSeconds;
+                    WriteCheckpoint(); // mid-epoch: Resume continues with the next batch
+                }
+
+                net.CopyValuesFrom(run.LastComplete);
                 break;
             }
 
@@ -155,40 +243,49 @@ public sealed class Trainer
                 valAcc = ev.Accuracy;
             }
 
-            var record = new EpochRecord(epoch + 1, lossSum / seen, train.Task == TaskKind.Regression ? double.NaN : (double)correct / seen, valLoss, valAcc, lr, clock.Elapsed.TotalSeconds);
-            records.Add(record);
-            modelEpoch = epoch + 1;
-            lastComplete.CopyValuesFrom(net);
+            double seen = run.Seen;
+            var record = new EpochRecord(epoch + 1, run.LossSum / seen, train.Task == TaskKind.Regression ? double.NaN : run.Correct / seen, valLoss, valAcc, lr, run.Seconds + clock.Elapsed.TotalSeconds);
+            run.Records.Add(record);
+            run.ModelEpoch = epoch + 1;
+            run.LastComplete.CopyValuesFrom(net);
             progress?.Report(record);
 
-            if (best is not null)
+            if (run.Best is not null)
             {
-                if (valLoss!.Value < bestLoss - o.EarlyStoppingMinDelta)
+                if (valLoss!.Value < run.BestLoss - o.EarlyStoppingMinDelta)
                 {
-                    bestLoss = valLoss.Value;
-                    bestEpoch = epoch + 1;
-                    best.CopyValuesFrom(net);
+                    run.BestLoss = valLoss.Value;
+                    run.BestEpoch = epoch + 1;
+                    run.Best.CopyValuesFrom(net);
                 }
-                else if (epoch + 1 - bestEpoch >= o.EarlyStoppingPatience!.Value)
+                else if (epoch + 1 - run.BestEpoch >= o.EarlyStoppingPatience!.Value)
                 {
-                    stop = StopReason.EarlyStopped;
+                    run.Stop = StopReason.EarlyStopped;
                 }
             }
 
-            if (cancellationToken.IsCancellationRequested && stop == StopReason.Completed && epoch + 1 < o.Epochs)
+            run.Epoch++;
+            (run.Batch, run.Start) = (0, 0);
+            bool cancelled = cancellationToken.IsCancellationRequested && run.Stop == StopReason.Completed && run.Epoch < o.Epochs;
+            if (cancelled)
             {
-                stop = StopReason.Cancelled;
+                run.Stop = StopReason.Cancelled;
+            }
+
+            bool due = (o.CheckpointEveryEpochs is int every && run.Epoch % every == 0) || (o.CheckpointInterval is { } span && sinceCheckpoint.Elapsed >= span);
+            if (o.CheckpointPath is not null && run.Epoch < o.Epochs && run.Stop != StopReason.EarlyStopped && (due || cancelled))
+            {
+                WriteCheckpoint();
             }
         }
 
-        if (best is not null && bestEpoch > 0)
+        if (run.Best is not null && run.BestEpoch > 0)
         {
-            net.CopyValuesFrom(best);
-            modelEpoch = bestEpoch;
+            net.CopyValuesFrom(run.Best);
+            run.ModelEpoch = run.BestEpoch;
         }
 
-        var history = new TrainingHistory(records, modelEpoch, stop);
-        return new TrainedModel(net, normalizer, history, train.Task, train.ClassCount, train.TargetSize, train.ClassNames, o.Seed, o.Describe());
+        return Model(net, run.Stop);
     }
 
     internal static void CheckOutputFitsTask(Network net, Dataset data)

@@ -69,6 +69,35 @@ public sealed class TrainerOptions
     /// <summary>The loss; null (default) picks the one that fits the data's task.</summary>
     public Loss? Loss { get; set; }
 
+    /// <summary>Divergence detection: a mini-batch loss above this many times the first batch's loss stops training
+    /// with a <see cref="TrainingDivergedException"/> that carries the last finished epoch's model (default 10,000;
+    /// null checks only for NaN and infinity, which always stop training).</summary>
+    public float? DivergenceThreshold { get; set; } = 1e4f;
+
+    /// <summary>Automatic learning-rate back-off: when training diverges, go back to the start of the epoch (weights,
+    /// optimizer moments and random streams as they were) and retry it with the learning rate multiplied by this
+    /// factor, at most <see cref="MaxBackoffs"/> times in a run. Null (default) disables it: divergence stops training.</summary>
+    public float? LearningRateBackoff { get; set; }
+
+    /// <summary>How many times <see cref="LearningRateBackoff"/> may lower the learning rate in one run (default 5).</summary>
+    public int MaxBackoffs { get; set; } = 5;
+
+    /// <summary>Where to write checkpoints (every <see cref="CheckpointEveryEpochs"/> epochs, every
+    /// <see cref="CheckpointInterval"/>, and when training is cancelled); null (default) writes none. Each checkpoint
+    /// replaces the previous one atomically; <see cref="Trainer.Resume"/> continues from it bit for bit.</summary>
+    public string? CheckpointPath { get; set; }
+
+    /// <summary>Strings stored in every checkpoint, for the caller to read back with
+    /// <see cref="Trainer.ReadCheckpointMetadata"/> (the CLI keeps its command line there). Default: none.</summary>
+    public IReadOnlyDictionary<string, string>? CheckpointMetadata { get; set; }
+
+    /// <summary>Write a checkpoint after every this many epochs (default null: none by epoch count).</summary>
+    public int? CheckpointEveryEpochs { get; set; }
+
+    /// <summary>Write a checkpoint (possibly mid-epoch) once this much time has passed since the last one
+    /// (default null: none by time).</summary>
+    public TimeSpan? CheckpointInterval { get; set; }
+
     /// <summary>A shallow copy: the same optimizer, schedule and loss objects (descriptions, safe to share), every
     /// other setting copied, so the copy's settings can be changed without touching this instance.</summary>
     public TrainerOptions Clone() => (TrainerOptions)MemberwiseClone();
@@ -87,6 +116,12 @@ public sealed class TrainerOptions
         Check(GradientClipNorm is null || (GradientClipNorm > 0 && float.IsFinite(GradientClipNorm.Value)), nameof(GradientClipNorm), GradientClipNorm, "must be positive (or null to disable)");
         Check(MaxThreads >= 1, nameof(MaxThreads), MaxThreads, "must be at least 1");
         Check(Optimizer is not null, nameof(Optimizer), null, "must be set");
+        Check(DivergenceThreshold is null || (DivergenceThreshold > 1f && float.IsFinite(DivergenceThreshold.Value)), nameof(DivergenceThreshold), DivergenceThreshold, "must be a number above 1 (or null)");
+        Check(LearningRateBackoff is null || (LearningRateBackoff > 0f && LearningRateBackoff < 1f), nameof(LearningRateBackoff), LearningRateBackoff, "must be in (0, 1) (or null to disable)");
+        Check(MaxBackoffs >= 1, nameof(MaxBackoffs), MaxBackoffs, "must be at least 1");
+        Check(CheckpointEveryEpochs is null or >= 1, nameof(CheckpointEveryEpochs), CheckpointEveryEpochs, "must be at least 1 (or null)");
+        Check(CheckpointInterval is null || CheckpointInterval > TimeSpan.Zero, nameof(CheckpointInterval), CheckpointInterval, "must be positive (or null)");
+        Check(CheckpointPath is not null || (CheckpointEveryEpochs is null && CheckpointInterval is null), nameof(CheckpointPath), CheckpointPath, "must be set when CheckpointEveryEpochs or CheckpointInterval is");
         Optimizer!.Validate();
     }
 

@@ -22,6 +22,10 @@ public enum StopReason
 
     /// <summary>The cancellation token fired; the model is as of the last completed epoch.</summary>
     Cancelled,
+
+    /// <summary>Training diverged (see <see cref="TrainingDivergedException"/>); the model is as of the last
+    /// completed epoch.</summary>
+    Diverged,
 }
 
 /// <summary>The record of a training run: every completed epoch, the epoch whose weights the model holds, and

@@ -38,6 +38,16 @@ internal sealed class TrainingStep
         Context = new ForwardContext(ForwardMode.Train, maskRng, options.MaxThreads);
     }
 
+    /// <summary>The optimizer's per-parameter state (moments), saved in checkpoints.</summary>
+    internal OptimizerState Optimizer => _optimizer;
+
+    /// <summary>Optimizer steps taken so far (Adam's bias correction depends on it), saved in checkpoints.</summary>
+    internal int Steps
+    {
+        get => _steps;
+        set => _steps = value;
+    }
+
     /// <summary>The training-mode context (its random source draws every mask).</summary>
     public ForwardContext Context { get; }
 

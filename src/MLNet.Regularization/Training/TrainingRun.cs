@@ -1,0 +1,323 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using MLNet.Regularization.Data;
+using MLNet.Regularization.Layers;
+using MLNet.Regularization.Onnx;
+using MLNet.Regularization.Pruning;
+using MLNet.Regularization.Tensors;
+
+namespace MLNet.Regularization.Training;
+
+/// <summary>
+/// Everything a training run carries from one mini-batch to the next: the network, the optimizer's moments, the
+/// random streams' counters, the epoch's example order and position, the partial epoch sums, the snapshots of the
+/// last finished and the best epoch, early-stopping and divergence bookkeeping, and the history. <see cref="Capture"/>
+/// freezes it into a <see cref="TrainingCheckpoint"/> and <see cref="Restore"/> thaws one, so that a resumed run
+/// continues with the very same bits as one that was never interrupted.
+/// </summary>
+internal sealed class TrainingRun
+{
+    private readonly TrainerOptions _options;
+    private readonly string _dataFingerprint;
+
+    public TrainingRun(TrainerOptions options, Network net, TrainingStep step, Rng shuffle, int examples, string dataFingerprint)
+    {
+        _options = options;
+        _dataFingerprint = dataFingerprint;
+        Net = net;
+        Step = step;
+        ShuffleRng = shuffle;
+        Order = Enumerable.Range(0, examples).ToArray();
+        LastComplete = net.Clone();
+        Best = options.EarlyStoppingPatience is null ? null : net.Clone();
+    }
+
+    public Network Net { get; }
+
+    public TrainingStep Step { get; }
+
+    public Rng ShuffleRng { get; }
+
+    /// <summary>The examples in this epoch's order (shuffled when the epoch starts).</summary>
+    public int[] Order { get; }
+
+    /// <summary>The weights of the last finished epoch (what cancellation and divergence give back).</summary>
+    public Network LastComplete { get; }
+
+    /// <summary>The weights of the best epoch (early stopping), or null.</summary>
+    public Network? Best { get; }
+
+    /// <summary>Zero-based epoch in progress.</summary>
+    public int Epoch { get; set; }
+
+    /// <summary>Zero-based batch to run next within the epoch; 0 means the epoch has not started (not shuffled).</summary>
+    public int Batch { get; set; }
+
+    /// <summary>Position in <see cref="Order"/> of the next batch's first example.</summary>
+    public int Start { get; set; }
+
+    public double LossSum { get; set; }
+
+    public long Correct { get; set; }
+
+    public long Seen { get; set; }
+
+    /// <summary>Seconds of the epoch in progress before this process took it over (records only).</summary>
+    public double Seconds { get; set; }
+
+    public int BestEpoch { get; set; }
+
+    public double BestLoss { get; set; } = double.PositiveInfinity;
+
+    public int ModelEpoch { get; set; }
+
+    /// <summary>The first batch's loss, which divergence is measured against (NaN until then).</summary>
+    public double ReferenceLoss { get; set; } = double.NaN;
+
+    public float LearningRateScale { get; set; } = 1f;
+
+    public int Backoffs { get; set; }
+
+    public List<EpochRecord> Records { get; } = [];
+
+    public StopReason Stop { get; set; } = StopReason.Completed;
+
+    /// <summary>Freezes the run.</summary>
+    public TrainingCheckpoint Capture(IReadOnlyDictionary<string, string>? metadata)
+    {
+        var checkpoint = new TrainingCheckpoint(new CheckpointHeader
+        {
+            Options = OptionsFingerprint(_options),
+            Network = NetworkFingerprint(Net),
+            Data = _dataFingerprint,
+            Epoch = Epoch,
+            Batch = Batch,
+            Start = Start,
+            Steps = Step.Steps,
+            LossSum = LossSum,
+            Correct = Correct,
+            Seen = Seen,
+            Seconds = Seconds,
+            ShufflePosition = ShuffleRng.Position,
+            MaskPosition = Step.Context.Rng.Position,
+            BestEpoch = BestEpoch,
+            BestLoss = BestLoss,
+            ReferenceLoss = ReferenceLoss,
+            LearningRateScale = LearningRateScale,
+            Backoffs = Backoffs,
+            History = OnnxHistoryJson.Write(new TrainingHistory(Records.ToList(), ModelEpoch, StopReason.Completed)),
+            Metadata = metadata?.ToDictionary() ?? [],
+        });
+        foreach (var (name, tensor) in NetworkTensors(Net, "net").Concat(NetworkTensors(LastComplete, "last")))
+        {
+            checkpoint.Floats.Add((name, tensor.Span.ToArray()));
+        }
+
+        if (Best is not null)
+        {
+            checkpoint.Floats.AddRange(NetworkTensors(Best, "best").Select(t => (t.Name, t.Tensor.Span.ToArray())));
+        }
+
+        checkpoint.Floats.AddRange(Prunable(Net).Where(p => p.Parameter.Mask is not null).Select(p => (p.Name, p.Parameter.Mask!.Keep.ToArray())));
+        checkpoint.Floats.AddRange(Step.Optimizer.Moments.Select(m => ("optimizer/" + m.Name, (float[])m.Values.Clone())));
+        checkpoint.Ints.Add(("order", (int[])Order.Clone()));
+        return checkpoint;
+    }
+
+    /// <summary>Thaws a checkpoint into this run, after checking that it was written for the same options, network
+    /// and data.</summary>
+    /// <exception cref="ArgumentException">The checkpoint belongs to another run.</exception>
+    /// <exception cref="InvalidDataException">The checkpoint is inconsistent.</exception>
+    public void Restore(TrainingCheckpoint checkpoint, string source)
+    {
+        var h = checkpoint.Header;
+        Require(h.Options, OptionsFingerprint(_options), "trainer options", source);
+        Require(h.Network, NetworkFingerprint(Net), "network", source);
+        Require(h.Data, _dataFingerprint, "training and validation data", source);
+        int batches = (Order.Length + _options.BatchSize - 1) / _options.BatchSize;
+        if (h.Epoch < 0 || h.Epoch > _options.Epochs || h.Batch < 0 || h.Batch > batches || h.Start < 0 || h.Start > Order.Length || h.Steps < 0)
+        {
+            throw new InvalidDataException($"{source}: position epoch {h.Epoch}, batch {h.Batch}, example {h.Start} is outside this run.");
+        }
+
+        RestoreMasks(checkpoint, source);
+        foreach (var (name, tensor) in NetworkTensors(Net, "net").Concat(NetworkTensors(LastComplete, "last")).Concat(Best is null ? [] : NetworkTensors(Best, "best")))
+        {
+            checkpoint.Float(name, tensor.Length, source).CopyTo(tensor.Span);
+        }
+
+        foreach (var (name, values) in Step.Optimizer.Moments)
+        {
+            checkpoint.Float("optimizer/" + name, values.Length, source).CopyTo(values, 0);
+        }
+
+        int[] order = checkpoint.Int("order", source);
+        if (order.Length != Order.Length || !IsPermutation(order))
+        {
+            throw new InvalidDataException($"{source}: the example order is not a permutation of 0..{Order.Length - 1}.");
+        }
+
+        order.CopyTo(Order, 0);
+        TrainingHistory history;
+        try
+        {
+            history = OnnxHistoryJson.Read(h.History);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"{source}: {e.Message}", e);
+        }
+
+        Records.Clear();
+        Records.AddRange(history.Epochs);
+        ModelEpoch = history.ModelEpoch;
+        Epoch = h.Epoch;
+        Batch = h.Batch;
+        Start = h.Start;
+        Step.Steps = h.Steps;
+        LossSum = h.LossSum;
+        Correct = h.Correct;
+        Seen = h.Seen;
+        Seconds = h.Seconds;
+        ShuffleRng.Seek(h.ShufflePosition);
+        Step.Context.Rng.Seek(h.MaskPosition);
+        BestEpoch = h.BestEpoch;
+        BestLoss = h.BestLoss;
+        ReferenceLoss = h.ReferenceLoss;
+        LearningRateScale = h.LearningRateScale;
+        Backoffs = h.Backoffs;
+        Stop = StopReason.Completed;
+    }
+
+    /// <summary>A hash of the data exactly as given to the trainer (before any split or normalization).</summary>
+    public static string DataFingerprint(Dataset train, Dataset? validation)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var data in validation is null ? [train] : new[] { train, validation })
+        {
+            hash.AppendData(MemoryMarshal.AsBytes(data.Features.Shape));
+            hash.AppendData(MemoryMarshal.AsBytes(data.Features.Span));
+            hash.AppendData(MemoryMarshal.AsBytes((data.Labels ?? []).AsSpan()));
+            hash.AppendData(MemoryMarshal.AsBytes((data.Targets ?? []).AsSpan()));
+            hash.AppendData(BitConverter.GetBytes(data.ClassCount));
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    /// <summary>Every setting that changes the weights (threads and checkpoint settings do not).</summary>
+    private static string OptionsFingerprint(TrainerOptions o) => string.Join("; ",
+        Setting("epochs", o.Epochs),
+        Setting("batch", o.BatchSize),
+        Setting("seed", o.Seed),
+        Setting("shuffle", o.Shuffle),
+        Setting("validation", o.ValidationFraction),
+        Setting("patience", o.EarlyStoppingPatience),
+        Setting("min-delta", o.EarlyStoppingMinDelta),
+        $"optimizer={o.Optimizer.GetType().Name}{JsonSerializer.Serialize(o.Optimizer, o.Optimizer.GetType())}",
+        $"schedule={o.Schedule?.GetType().Name}({o.Schedule?.Describe()})",
+        Setting("L2", o.L2),
+        Setting("max-norm", o.MaxNorm),
+        Setting("normalization", o.Normalization),
+        $"loss={o.Loss?.GetType().Name ?? "default"}",
+        Setting("divergence", o.DivergenceThreshold),
+        Setting("backoff", o.LearningRateBackoff),
+        Setting("max-backoffs", o.MaxBackoffs));
+
+    private static string Setting(string name, object? value) =>
+        $"{name}={(value is IFormattable f ? f.ToString(value is float or double ? "R" : null, CultureInfo.InvariantCulture) : value?.ToString() ?? "null")}";
+
+    private static string NetworkFingerprint(Network net) =>
+        net.Describe() + " | " + string.Join(", ", NetworkTensors(net, "").Select(t => $"{t.Name}{t.Tensor.ShapeText}"));
+
+    /// <summary>Every tensor of a network that training changes, by a stable name: each layer's parameters, then its
+    /// state (batch-norm statistics). A layer that keeps more between batches adds it here.</summary>
+    private static IEnumerable<(string Name, Tensor Tensor)> NetworkTensors(Network net, string prefix)
+    {
+        for (int i = 0; i < net.Layers.Count; i++)
+        {
+            var layer = net.Layers[i];
+            for (int p = 0; p < layer.Parameters.Count; p++)
+            {
+                yield return ($"{prefix}/{i}/{p}:{layer.Parameters[p].Name}", layer.Parameters[p].Value);
+            }
+
+            for (int s = 0; s < layer.State.Count; s++)
+            {
+                yield return ($"{prefix}/{i}/state{s}", layer.State[s]);
+            }
+        }
+    }
+
+    /// <summary>Each weight parameter of the trained network with the name of its pruning-mask section.</summary>
+    private static IEnumerable<(string Name, Parameter Parameter)> Prunable(Network net)
+    {
+        for (int i = 0; i < net.Layers.Count; i++)
+        {
+            for (int p = 0; p < net.Layers[i].Parameters.Count; p++)
+            {
+                var parameter = net.Layers[i].Parameters[p];
+                if (parameter.IsPrunable)
+                {
+                    yield return ($"mask/{i}/{p}:{parameter.Name}", parameter);
+                }
+            }
+        }
+    }
+
+    /// <summary>The pruning masks as the checkpoint has them (a weight without a section has none), on the trained
+    /// network and its snapshots alike.</summary>
+    private void RestoreMasks(TrainingCheckpoint checkpoint, string source)
+    {
+        var targets = new[] { Net, LastComplete, Best }.OfType<Network>().Select(n => Prunable(n).ToList()).ToList();
+        for (int k = 0; k < targets[0].Count; k++)
+        {
+            var (name, parameter) = targets[0][k];
+            WeightMask? mask = null;
+            if (checkpoint.OptionalFloat(name) is { } keep)
+            {
+                if (keep.Length != parameter.Value.Length || keep.Any(v => v is not (0f or 1f)))
+                {
+                    throw new InvalidDataException($"{source}: pruning mask '{name}' must hold {parameter.Value.Length:N0} values of 0 or 1.");
+                }
+
+                mask = WeightMask.FromFlags(keep.Select(v => v != 0f).ToArray());
+            }
+
+            foreach (var network in targets)
+            {
+                network[k].Parameter.SetMask(mask);
+            }
+        }
+    }
+
+    private static void Require(string stored, string actual, string what, string source)
+    {
+        if (stored != actual)
+        {
+            // Name the first setting that differs, not two long lines.
+            var (a, b) = stored.Split("; ").Zip(actual.Split("; ")).FirstOrDefault(pair => pair.First != pair.Second);
+            (stored, actual) = a is null ? (stored, actual) : (a, b);
+            throw new ArgumentException(
+                $"{source} was written for other {what}: it has '{ReaderLimits.Shorten(stored, 300)}', this run has '{ReaderLimits.Shorten(actual, 300)}'. Resume with exactly the settings and data of the interrupted run.");
+        }
+    }
+
+    private static bool IsPermutation(int[] order)
+    {
+        var seen = new bool[order.Length];
+        foreach (int i in order)
+        {
+            if ((uint)i >= (uint)order.Length || seen[i])
+            {
+                return false;
+            }
+
+            seen[i] = true;
+        }
+
+        return true;
+    }
+}
