@@ -19,6 +19,9 @@ internal sealed class CliContext(TextWriter output, TextWriter error, bool inter
     /// <summary>Ctrl+C.</summary>
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
+    /// <summary>The clock of time budgets (a test's fake clock makes them independent of the machine's load).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Test hook: sees every comparison progress report (for example to cancel at a chosen trial).</summary>
     public Action<ComparisonProgress>? ComparisonObserver { get; init; }
 

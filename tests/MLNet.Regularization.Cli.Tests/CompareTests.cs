@@ -1,6 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using MLNet.Regularization.Cli;
 using MLNet.Regularization.Experiments;
 using Xunit;
@@ -135,19 +134,40 @@ public sealed class TimeBudgetTests(Xunit.Abstractions.ITestOutputHelper output)
 
     public void Dispose() => _folder.Dispose();
 
+    /// <summary>The budget is measured on a fake clock that the test moves by 0.2 s per epoch, so the outcome does not
+    /// depend on how busy the machine is (a wall-clock version of this test failed under load with "the time budget
+    /// ended during the first trial"). Trials of 5 epochs take 1 s each: four finish, the deadline of 4.5 s interrupts
+    /// the fifth in its third epoch, and the comparison stops within that epoch. How long real epochs and the
+    /// deadline's wake-up take is measured by the benchmarks, not here.</summary>
     [Fact]
-    public void Compare_respects_its_time_budget_within_ten_percent()
+    public void Compare_stops_within_one_epoch_of_its_time_budget()
     {
-        const double Budget = 4;
-        var clock = Stopwatch.StartNew();
-        var r = Tool.Run("compare", Tool.TrainCsv, "--label", "label", "--search", "random", "--hidden", "64", "--epochs", "60", "--batch-size", "16",
-            "--time-budget", Budget.ToString(CultureInfo.InvariantCulture), "--json", "--output", _folder.File("best.onnx"));
-        double seconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"budget {Budget} s, compare took {seconds:F3} s");
+        var time = new FakeTimeProvider();
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var context = new CliContext(stdout, stderr, interactive: false, CancellationToken.None)
+        {
+            Time = time,
+            ComparisonObserver = p =>
+            {
+                if (p.Kind == ComparisonProgressKind.Epoch)
+                {
+                    time.Advance(TimeSpan.FromSeconds(0.2));
+                }
+            },
+        };
+        int code = MLNet.Regularization.Cli.Cli.Run(
+            ["compare", Tool.TrainCsv, "--label", "label", "--search", "random", "--hidden", "16", "--epochs", "5", "--batch-size", "64",
+             "--time-budget", "4.5", "--json", "--output", _folder.File("best.onnx")], context);
+        var r = new CliResult(code, stdout.ToString(), stderr.ToString());
+        output.WriteLine(r.ToString());
         Assert.True(r.ExitCode == 0, r.ToString());
         using var doc = JsonDocument.Parse(r.Out);
         Assert.True(doc.RootElement.GetProperty("budgetExhausted").GetBoolean());
-        Assert.True(seconds <= Budget * 1.1, $"compare took {seconds:F2} s for a budget of {Budget} s");
-        Assert.True(seconds >= Budget * 0.9, $"compare stopped after {seconds:F2} s, well before its budget of {Budget} s");
+        var statuses = doc.RootElement.GetProperty("trials").EnumerateArray().Select(t => t.GetProperty("status").GetString()).ToList();
+        Assert.Equal(4, statuses.Count(s => s == "completed"));
+        Assert.Equal(5, statuses.Count);
+        double seconds = doc.RootElement.GetProperty("elapsedSeconds").GetDouble();
+        Assert.InRange(seconds, 4.5, 4.5 + 0.2);
     }
 }

@@ -47,7 +47,7 @@ internal static class CompareCommand
 
         command.SetAction(r => Cli.Guard(context, () =>
         {
-            var commandClock = System.Diagnostics.Stopwatch.StartNew();
+            long commandStart = context.Time.GetTimestamp();
             var display = new Display(context, r.GetValue(quiet), r.GetValue(json));
             string modelPath = r.GetValue(output) ?? "best.onnx";
             string? mcPath = r.GetValue(monteCarlo), reportPath = r.GetValue(report), leaderboardPath = r.GetValue(leaderboard);
@@ -104,9 +104,11 @@ internal static class CompareCommand
 
             // The budget covers the whole command: what loading the data took is deducted.
             var runOptions = options.Clone();
+            runOptions.TimeProvider = context.Time;
             if (options.TimeBudget is { } total)
             {
-                runOptions.TimeBudget = total - commandClock.Elapsed > TimeSpan.FromMilliseconds(1) ? total - commandClock.Elapsed : TimeSpan.FromMilliseconds(1);
+                var left = total - context.Time.GetElapsedTime(commandStart);
+                runOptions.TimeBudget = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1);
             }
 
             var result = Run(display, context, new Comparison(runOptions), configurations, loaded);

@@ -90,7 +90,7 @@ public sealed class Comparison
         }
 
         var o = _options;
-        var clock = Stopwatch.StartNew();
+        var clock = new ComparisonClock(o.TimeProvider);
         var splits = o.Validation == ValidationMethod.KFold
             ? DataSplit.StratifiedKFold(data, o.Folds, o.Seed)
             : [DataSplit.StratifiedSplit(data, o.HoldoutFraction, o.Seed)];
@@ -158,7 +158,7 @@ public sealed class Comparison
         IReadOnlyList<(Dataset Train, Dataset Validation)> splits,
         int runs,
         IProgress<ComparisonProgress>? progress,
-        Stopwatch clock,
+        ComparisonClock clock,
         CancellationToken stop,
         CancellationToken userToken)
     {

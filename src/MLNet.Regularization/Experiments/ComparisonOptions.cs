@@ -49,6 +49,10 @@ public sealed class ComparisonOptions
     /// trained network would be judged unfairly.</summary>
     public TimeSpan? TimeBudget { get; set; }
 
+    /// <summary>The clock the <see cref="TimeBudget"/> is measured with (default <see cref="TimeProvider.System"/>).
+    /// Tests pass a fake clock, so that what they check does not depend on how busy the machine is.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
