@@ -4,6 +4,7 @@ using Google.Protobuf;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Onnx.Protobuf;
+using MLNet.Regularization.Reporting;
 using MLNet.Regularization.Training;
 
 namespace MLNet.Regularization.Onnx;
@@ -191,6 +192,8 @@ public static class OnnxExporter
         return settings.Length == 0 ? layer.Name : $"{layer.Name}({settings})";
     }
 
+    /// <summary>Through <see cref="AtomicFile"/>: whole or not at all, errors naming the target, and the temporary files
+    /// of exports killed mid-write deleted by the next export of the same file.</summary>
     private static void WriteAtomically(string path, byte[] bytes)
     {
         string full = Path.GetFullPath(path);
@@ -200,33 +203,12 @@ public static class OnnxExporter
             throw new DirectoryNotFoundException($"cannot export the model to '{path}': the folder '{directory}' does not exist.");
         }
 
-        // Same folder, so the final rename stays on one volume and replaces the target in one step.
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.onnx.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                int half = bytes.Length / 2;
-                stream.Write(bytes, 0, half);
-                MidWriteHook.Value?.Invoke();
-                stream.Write(bytes, half, bytes.Length - half);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // The original error matters more than a leftover temporary file.
-            }
-
-            throw;
-        }
+            int half = bytes.Length / 2;
+            stream.Write(bytes, 0, half);
+            MidWriteHook.Value?.Invoke();
+            stream.Write(bytes, half, bytes.Length - half);
+        });
     }
 }

@@ -33,7 +33,8 @@ public class OnnxExportFileTests
         try
         {
             var e = Assert.Throws<IOException>(() => OnnxExporter.Export(Model.Value, path));
-            Assert.Equal("disk full (simulated)", e.Message);
+            Assert.Equal($"cannot write '{path}': disk full (simulated)", e.Message); // the target, not the temporary file
+            Assert.Equal("disk full (simulated)", e.InnerException!.Message);
         }
         finally
         {
