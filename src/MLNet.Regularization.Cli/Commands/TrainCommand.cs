@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Text.Json;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Experiments;
 using MLNet.Regularization.Layers;
@@ -8,13 +10,19 @@ using Spectre.Console;
 
 namespace MLNet.Regularization.Cli.Commands;
 
-/// <summary><c>mlnet-reg train</c>: one network on one file, exported as ONNX with its history as JSON.</summary>
+/// <summary><c>mlnet-reg train</c>: one network on one file, exported as ONNX with its history as JSON. Training
+/// writes checkpoints (on Ctrl+C always, and every N epochs or minutes when asked); <c>train --resume FILE</c> continues
+/// an interrupted run from one, with the same weights, bit for bit, as if it had never stopped.</summary>
 internal static class TrainCommand
 {
+    /// <summary>The checkpoint metadata key under which train keeps its command line (paths made absolute).</summary>
+    internal const string ArgumentsKey = "mlnet-reg.train.arguments";
+
     public static Command Create(CliContext context)
     {
         var command = new Command("train", "Train one network (architecture and regularizers from options or a JSON spec) and export it as ONNX, with its training history as JSON.");
-        var dataPath = Arguments.File("data", "Training data: a CSV file with a header row, or an IDX image file (with --labels).");
+        var dataPath = Arguments.File("data", "Training data: a CSV file with a header row, or an IDX image file (with --labels). Not needed with --resume alone.");
+        dataPath.Arity = ArgumentArity.ZeroOrOne;
         var data = new DataOptions();
         var spec = new SpecOptions(regularizers: true);
         var test = Options.Text("--test", "A labelled test file in the same format, scored after training.", "file");
@@ -26,6 +34,10 @@ internal static class TrainCommand
         var history = Options.Text("--history", "The history JSON to write (default: the model path with .history.json).", "file");
         var quiet = Options.Flag("--quiet", "Print only the final results, as plain text.");
         var json = Options.Flag("--json", "Print only one JSON document with the results.");
+        var checkpoint = Options.Text("--checkpoint", "Where training writes checkpoints (default: the model path with .checkpoint). Ctrl+C always writes one; it is deleted when training completes.", "file");
+        var checkpointEvery = Options.Int("--checkpoint-every", "Also write a checkpoint every N epochs.");
+        var checkpointMinutes = Options.Double("--checkpoint-minutes", "Also write a checkpoint every this many minutes (possibly in the middle of an epoch).");
+        var resume = Options.Text("--resume", "Continue the run that wrote this checkpoint (after Ctrl+C, a crash or a kill). Alone it repeats that run's command line; with a command line, that must be the same run.", "checkpoint");
         command.Add(dataPath);
         data.AddTo(command);
         spec.AddTo(command);
@@ -37,11 +49,26 @@ internal static class TrainCommand
         command.Add(history);
         command.Add(quiet);
         command.Add(json);
+        command.Add(checkpoint);
+        command.Add(checkpointEvery);
+        command.Add(checkpointMinutes);
+        command.Add(resume);
+        Option[] pathOptions = [data.Labels, test, testLabels, output, monteCarlo, history, spec.Spec, checkpoint];
 
         command.SetAction(r => Cli.Guard(context, () =>
         {
+            string? resumePath = r.GetValue(resume);
+            if (r.GetValue(dataPath) is null)
+            {
+                return resumePath is null
+                    ? throw new UsageException("give the training data file, or --resume CHECKPOINT to continue an interrupted run.")
+                    : Cli.Run([.. StoredArguments(resumePath), "--resume", resumePath], context);
+            }
+
             var display = new Display(context, r.GetValue(quiet), r.GetValue(json));
             string modelPath = r.GetValue(output) ?? "model.onnx";
+            string checkpointPath = r.GetValue(checkpoint) ?? Path.ChangeExtension(modelPath, null) + ".checkpoint";
+            Options.RequireFolder(checkpointPath, "--checkpoint");
             string historyPath = r.GetValue(history) ?? Path.ChangeExtension(modelPath, null) + ".history.json";
             string? mcPath = r.GetValue(monteCarlo);
             Options.RequireFolder(modelPath, "--output");
@@ -63,14 +90,25 @@ internal static class TrainCommand
             var (train, held) = fraction > 0 ? DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed) : (loaded.Data, (Dataset?)null);
             var options = modelSpec.Training.ToTrainerOptions();
             options.ValidationFraction = 0;
+            options.CheckpointPath = checkpointPath;
+            options.CheckpointEveryEpochs = r.Given(checkpointEvery) is int every ? (every >= 1 ? every : throw new UsageException($"--checkpoint-every must be at least 1, got {every}.")) : null;
+            options.CheckpointInterval = r.Given(checkpointMinutes) is double minutes ? (minutes > 0 ? TimeSpan.FromMinutes(minutes) : throw new UsageException($"--checkpoint-minutes must be positive, got {minutes}.")) : null;
+            options.CheckpointMetadata = new Dictionary<string, string> { [ArgumentsKey] = JsonSerializer.Serialize(ArgumentsToStore(r, dataPath, pathOptions, resume)) };
             var network = modelSpec.CreateNetwork(train);
             display.Info($"Training on {loaded.Description}{(held is null ? "" : $" ({train.Count} for training, {held.Count} for validation)")}");
             display.Info($"Network: {modelSpec.Describe()}; {options.Describe()}");
+            if (resumePath is not null)
+            {
+                display.Info($"Resuming from {resumePath}");
+            }
 
-            var model = Fit(display, context, new Trainer(options), network, train, held, options.Epochs);
+            var trainer = new Trainer(options);
+            var model = Fit(display, context, options.Epochs, progress => resumePath is null
+                ? trainer.Fit(network, train, held, progress, context.CancellationToken)
+                : trainer.Resume(resumePath, network, train, held, progress, context.CancellationToken));
             if (model.History.StopReason == StopReason.Cancelled)
             {
-                context.Err.WriteLine($"{Cli.Name}: cancelled after {model.History.Epochs.Count} epoch(s); nothing written.");
+                context.Err.WriteLine($"{Cli.Name}: cancelled after {model.History.Epochs.Count} epoch(s); wrote checkpoint {checkpointPath}: continue with '{Cli.Name} train --resume {checkpointPath}'.");
                 return Program.Cancelled;
             }
 
@@ -108,6 +146,7 @@ internal static class TrainCommand
                 },
             };
             AtomicFile.WriteAllText(historyPath, JsonOutput.Serialize(document));
+            File.Delete(checkpointPath); // the run is complete: nothing left to resume
 
             display.Result($"train       {Display.Metrics(trainMetrics)}");
             if (heldMetrics is not null)
@@ -127,12 +166,67 @@ internal static class TrainCommand
         return command;
     }
 
-    private static TrainedModel Fit(Display display, CliContext context, Trainer trainer, Network network, Dataset train, Dataset? validation, int epochs)
+    /// <summary>The command line to store in checkpoints: this one without --resume, with every path made absolute so
+    /// that '--resume' alone works from any folder.</summary>
+    private static string[] ArgumentsToStore(ParseResult r, Argument<string> data, Option[] pathOptions, Option resume)
+    {
+        var names = pathOptions.SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet(StringComparer.Ordinal);
+        var stored = new List<string>();
+        string? dataValue = r.GetValue(data);
+        bool dataDone = false;
+        var tokens = r.Tokens;
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            var token = tokens[i];
+            if (token.Type == TokenType.Command)
+            {
+                stored.Add(token.Value);
+                continue;
+            }
+
+            if (token.Type == TokenType.Option && (token.Value == resume.Name || resume.Aliases.Contains(token.Value)))
+            {
+                i++; // and its value
+                continue;
+            }
+
+            if (token.Type == TokenType.Option && names.Contains(token.Value) && i + 1 < tokens.Count)
+            {
+                stored.Add(token.Value);
+                stored.Add(Path.GetFullPath(tokens[++i].Value));
+                continue;
+            }
+
+            bool isData = !dataDone && token.Type == TokenType.Argument && token.Value == dataValue;
+            dataDone |= isData;
+            stored.Add(isData ? Path.GetFullPath(token.Value) : token.Value);
+        }
+
+        return stored.ToArray();
+    }
+
+    private static string[] StoredArguments(string checkpointPath)
+    {
+        DataOptions.RequireFile(checkpointPath, "checkpoint");
+        string json = Trainer.ReadCheckpointMetadata(checkpointPath).GetValueOrDefault(ArgumentsKey)
+            ?? throw new UsageException($"'{checkpointPath}' was not written by '{Cli.Name} train': give the interrupted run's command line together with --resume.");
+        try
+        {
+            return JsonSerializer.Deserialize<string[]>(json) is { Length: > 0 } args && args[0] == "train" && !args.Contains("--resume")
+                ? args
+                : throw new InvalidDataException($"checkpoint '{checkpointPath}': the stored command line is not a train command.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"checkpoint '{checkpointPath}': the stored command line is malformed: {e.Message}", e);
+        }
+    }
+
+    private static TrainedModel Fit(Display display, CliContext context, int epochs, Func<IProgress<EpochRecord>, TrainedModel> train)
     {
         if (!display.Rich)
         {
-            var lines = new SyncProgress<EpochRecord>(e => display.Info(Display.Epoch(e, epochs)));
-            return trainer.Fit(network, train, validation, lines, context.CancellationToken);
+            return train(new SyncProgress<EpochRecord>(e => display.Info(Display.Epoch(e, epochs))));
         }
 
         return new Progress(display.Console)
@@ -146,7 +240,7 @@ internal static class TrainCommand
                         $"epoch {e.Epoch}/{epochs}: loss {e.TrainLoss:F4}{(e.ValidationLoss is double v ? $", validation {v:F4}" : "")}"));
                     task.Value = e.Epoch;
                 });
-                var model = trainer.Fit(network, train, validation, progress, context.CancellationToken);
+                var model = train(progress);
                 task.Value = epochs;
                 return model;
             });
