@@ -126,6 +126,13 @@ internal sealed class TrainingRun
         return checkpoint;
     }
 
+    /// <summary>A restored section must hold numbers: a run whose weights or moments were NaN would have diverged.</summary>
+    private static float[] Finite(float[] values, string name, string source)
+    {
+        int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+        return bad < 0 ? values : throw new InvalidDataException($"{source}: section '{name}' holds {values[bad].ToString(CultureInfo.InvariantCulture)} at index {bad}; a checkpoint holds only finite values.");
+    }
+
     /// <summary>Thaws a checkpoint into this run, after checking that it was written for the same options, network
     /// and data.</summary>
     /// <exception cref="ArgumentException">The checkpoint belongs to another run.</exception>
@@ -145,12 +152,12 @@ internal sealed class TrainingRun
         RestoreMasks(checkpoint, source);
         foreach (var (name, tensor) in NetworkTensors(Net, "net").Concat(NetworkTensors(LastComplete, "last")).Concat(Best is null ? [] : NetworkTensors(Best, "best")))
         {
-            checkpoint.Float(name, tensor.Length, source).CopyTo(tensor.Span);
+            Finite(checkpoint.Float(name, tensor.Length, source), name, source).CopyTo(tensor.Span);
         }
 
         foreach (var (name, values) in Step.Optimizer.Moments)
         {
-            checkpoint.Float("optimizer/" + name, values.Length, source).CopyTo(values, 0);
+            Finite(checkpoint.Float("optimizer/" + name, values.Length, source), name, source).CopyTo(values, 0);
         }
 
         int[] order = checkpoint.Int("order", source);
