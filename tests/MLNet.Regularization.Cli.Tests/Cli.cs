@@ -34,6 +34,47 @@ internal static class Tool
         return new CliResult(code, stdout.ToString(), stderr.ToString());
     }
 
+    /// <summary>Runs mlnet-reg in a child process ('dotnet mlnet-reg.dll ...'); <paramref name="onLine"/> sees each stdout
+    /// line as it comes and returns true to stop watching (after it signalled the process, say).</summary>
+    public static CliResult RunChild(string[] args, Func<System.Diagnostics.Process, string, bool>? onLine = null, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(System.IO.Path.Combine(AppContext.BaseDirectory, "mlnet-reg.dll"));
+        foreach (string a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var lines = new List<string>();
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null)
+        {
+            lines.Add(line);
+            if (onLine?.Invoke(process, line) == true)
+            {
+                break;
+            }
+        }
+
+        lines.Add(process.StandardOutput.ReadToEnd());
+        Xunit.Assert.True(process.WaitForExit(60_000), "mlnet-reg did not stop within 60 s");
+        return new CliResult(process.ExitCode, string.Join("\n", lines), stderr.GetAwaiter().GetResult());
+    }
+
+    /// <summary>Sends a signal (such as -INT, what Ctrl+C sends) to a process.</summary>
+    public static void Signal(System.Diagnostics.Process process, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>The repository root (the folder holding data/csv), found by walking up from the test's bin folder.</summary>
     public static string Root { get; } = FindRoot();
 

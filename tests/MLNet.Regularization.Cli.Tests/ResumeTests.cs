@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Onnx;
@@ -50,41 +49,6 @@ public sealed class ResumeTests : IDisposable
             layer.Parameters.Select(p => p.Value).Concat(layer.State).Select(t => t.Span.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray()).ToList();
     }
 
-    /// <summary>Runs mlnet-reg in a child process; <paramref name="onLine"/> sees each stdout line as it comes.</summary>
-    private static (int ExitCode, string Output) RunChild(string[] args, Func<Process, string, bool> onLine)
-    {
-        string tool = Path.Combine(AppContext.BaseDirectory, "mlnet-reg.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(tool);
-        foreach (string a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var lines = new List<string>();
-        string? line;
-        while ((line = process.StandardOutput.ReadLine()) is not null)
-        {
-            lines.Add(line);
-            if (onLine(process, line))
-            {
-                break;
-            }
-        }
-
-        lines.Add(process.StandardOutput.ReadToEnd());
-        Assert.True(process.WaitForExit(60_000), "mlnet-reg did not stop within 60 s");
-        return (process.ExitCode, string.Join("\n", lines) + "\n--- stderr ---\n" + stderr.Result);
-    }
-
-    private static void Signal(Process process, string signal)
-    {
-        using var kill = Process.Start("kill", [signal, process.Id.ToString(CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-    }
-
     [Fact]
     public void Cancelled_at_an_epoch_boundary_then_resume_alone_gives_the_uninterrupted_weights()
     {
@@ -110,18 +74,18 @@ public sealed class ResumeTests : IDisposable
     public void Sigint_mid_training_writes_a_checkpoint_that_resumes_bit_for_bit()
     {
         string model = _folder.File("model.onnx");
-        var (code, output) = RunChild(Train(model), (process, line) =>
+        var child = Tool.RunChild(Train(model), (process, line) =>
         {
             if (IsEpoch(line, 2))
             {
-                Signal(process, "-INT");
+                Tool.Signal(process, "-INT");
                 return true;
             }
 
             return false;
         });
-        Assert.True(code == 130, $"exit {code}\n{output}");
-        Assert.Contains("wrote checkpoint", output);
+        Assert.True(child.ExitCode == 130, child.ToString());
+        Assert.Contains("wrote checkpoint", child.Err);
         var resumed = Tool.Run([.. Train(model), "--resume", _folder.File("model.checkpoint")]);
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
         AssertSameWeights(Reference.Value, model);
@@ -131,7 +95,7 @@ public sealed class ResumeTests : IDisposable
     public void Kill_9_mid_training_then_resume_gives_the_uninterrupted_weights_and_leaves_no_temporary_file()
     {
         string model = _folder.File("model.onnx");
-        var (code, output) = RunChild(Train(model, "--checkpoint-every", "1"), (process, line) =>
+        var child = Tool.RunChild(Train(model, "--checkpoint-every", "1"), (process, line) =>
         {
             if (IsEpoch(line, 5))
             {
@@ -141,9 +105,9 @@ public sealed class ResumeTests : IDisposable
 
             return false;
         });
-        Assert.True(code == 137, $"exit {code} (expected 137, killed)\n{output}");
+        Assert.True(child.ExitCode == 137, $"expected 137 (killed)\n{child}");
         string checkpoint = _folder.File("model.checkpoint");
-        Assert.True(File.Exists(checkpoint), output);
+        Assert.True(File.Exists(checkpoint), child.ToString());
 
         var resumed = Tool.Run("train", "--resume", checkpoint);
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
