@@ -143,10 +143,17 @@ internal sealed class TrainingRun
         Require(h.Options, OptionsFingerprint(_options), "trainer options", source);
         Require(h.Network, NetworkFingerprint(Net), "network", source);
         Require(h.Data, _dataFingerprint, "training and validation data", source);
-        int batches = (Order.Length + _options.BatchSize - 1) / _options.BatchSize;
-        if (h.Epoch < 0 || h.Epoch > _options.Epochs || h.Batch < 0 || h.Batch > batches || h.Start < 0 || h.Start > Order.Length || h.Steps < 0)
+        // The batch position must be one this run reaches: batch b starts where the b batches before it end.
+        int n = Order.Length, batches = (n + _options.BatchSize - 1) / _options.BatchSize;
+        bool inRun = h.Epoch >= 0 && h.Epoch <= _options.Epochs && h.Batch >= 0 && h.Batch <= batches; // batches: cancelled right after the last batch
+        if (!inRun || h.Start != (h.Batch * (n / batches)) + Math.Min(h.Batch, n % batches) || h.Steps < 0)
         {
-            throw new InvalidDataException($"{source}: position epoch {h.Epoch}, batch {h.Batch}, example {h.Start} is outside this run.");
+            throw new InvalidDataException($"{source}: position epoch {h.Epoch}, batch {h.Batch}, example {h.Start} (step {h.Steps}) is not one this run reaches.");
+        }
+
+        if (!(h.LearningRateScale > 0f && h.LearningRateScale <= 1f) || h.Backoffs < 0 || h.Seen < 0 || h.Correct < 0 || h.Correct > h.Seen)
+        {
+            throw new InvalidDataException($"{source}: the run's bookkeeping is inconsistent (learning-rate scale {h.LearningRateScale}, back-offs {h.Backoffs}, {h.Correct} of {h.Seen} correct).");
         }
 
         RestoreMasks(checkpoint, source);
@@ -175,6 +182,11 @@ internal sealed class TrainingRun
         catch (FormatException e)
         {
             throw new InvalidDataException($"{source}: {e.Message}", e);
+        }
+
+        if (history.Epochs.Count != h.Epoch || history.ModelEpoch > h.Epoch || h.BestEpoch > h.Epoch || h.BestEpoch < 0)
+        {
+            throw new InvalidDataException($"{source}: its history holds {history.Epochs.Count} epochs (model epoch {history.ModelEpoch}, best {h.BestEpoch}) but the run stands in epoch {h.Epoch + 1}.");
         }
 
         Records.Clear();

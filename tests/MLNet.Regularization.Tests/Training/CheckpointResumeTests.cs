@@ -138,6 +138,26 @@ public sealed class CheckpointResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_well_sealed_checkpoint_with_an_inconsistent_position_is_refused()
+    {
+        // Found by the long fuzz run: a batch position whose first example does not match the batch threw an
+        // ArgumentOutOfRangeException from inside the training loop.
+        using var cancel = new CancellationTokenSource();
+        new Trainer(Options()) { AfterBatch = (_, batch, _) => { if (batch == 2) cancel.Cancel(); } }.Fit(Net(), Data.Value, cancellationToken: cancel.Token);
+        string path = _folder.File("run.ckpt");
+        var valid = TrainingCheckpoint.Read(path);
+        foreach (var header in new[] { valid.Header with { Start = valid.Header.Start + 7 }, valid.Header with { Batch = 99 }, valid.Header with { Epoch = 3 }, valid.Header with { LearningRateScale = float.NaN } })
+        {
+            var edited = new TrainingCheckpoint(header);
+            edited.Floats.AddRange(valid.Floats);
+            edited.Ints.AddRange(valid.Ints);
+            edited.Write(path);
+            var error = Assert.Throws<InvalidDataException>(() => new Trainer(Options()).Resume(path, Net(), Data.Value));
+            Assert.Contains("checkpoint", error.Message);
+        }
+    }
+
+    [Fact]
     public void Checkpoint_reader_limits_are_named()
     {
         using var cancel = new CancellationTokenSource();
