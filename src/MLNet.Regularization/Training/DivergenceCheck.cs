@@ -39,13 +39,16 @@ internal static class DivergenceCheck
     /// <summary>Why the weights mean divergence (a NaN or infinite value), or null. One vectorized pass per parameter.</summary>
     public static string? OfWeights(Network net)
     {
-        foreach (var layer in net.Layers)
+        // Indexed loops: this runs after every batch, and enumerating the interfaces would allocate.
+        var layers = net.Layers;
+        for (int i = 0; i < layers.Count; i++)
         {
-            foreach (var p in layer.Parameters)
+            var parameters = layers[i].Parameters;
+            for (int j = 0; j < parameters.Count; j++)
             {
-                if (!float.IsFinite(TensorPrimitives.MaxMagnitude<float>(p.Value.Span)))
+                if (!float.IsFinite(TensorPrimitives.MaxMagnitude<float>(parameters[j].Value.Span)))
                 {
-                    return $"the update made {layer.Name}'s {p.Name} NaN or infinite";
+                    return $"the update made {layers[i].Name} {i}'s {parameters[j].Name} NaN or infinite";
                 }
             }
         }
