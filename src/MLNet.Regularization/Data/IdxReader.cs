@@ -241,12 +241,13 @@ public static class IdxReader
 
         public void Dispose() => _stream.Dispose();
 
-        /// <summary>Reads up to <paramref name="needed"/> bytes into a buffer that grows (doubling from 1 MiB) only as
-        /// bytes arrive, so a header that promises more than the file holds costs what the file holds.</summary>
+        /// <summary>Reads up to <paramref name="needed"/> bytes into a buffer that grows (doubling) only as bytes arrive,
+        /// so a header that promises more than the file holds costs what the file holds: the first buffer is what a raw
+        /// file has left (gzip: 64 KiB), and all the buffers together are less than four times the bytes read.</summary>
         private byte[] ReadGrowing(int needed, out int found)
         {
-            const int FirstChunk = 1 << 20;
-            var buffer = new byte[Math.Min(needed, FirstChunk)];
+            long left = _gzip ? 64 * 1024 : Math.Max(1, _stream.Length - _stream.Position);
+            var buffer = new byte[Math.Min(needed, left)];
             found = 0;
             while (true)
             {

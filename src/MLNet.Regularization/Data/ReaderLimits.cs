@@ -95,13 +95,17 @@ public sealed record ReaderLimits
     /// <see cref="ReaderLimits.MaxFileBytes"/> (an endless stream such as /dev/zero ends there).</summary>
     internal byte[] ReadAll(Stream stream, string source)
     {
+        // A file says how long it is: one buffer of that size (plus the byte that shows the end). A stream that does not
+        // starts at 64 KiB and doubles, so what is allocated stays within a few times what was read.
+        int first = 64 * 1024;
         if (stream.CanSeek)
         {
             long remaining = stream.Length - stream.Position;
             Check(remaining, MaxFileBytes, source, $"{remaining:N0} bytes", nameof(MaxFileBytes));
+            first = (int)Math.Min(Array.MaxLength, remaining + 1);
         }
 
-        var buffer = new byte[64 * 1024];
+        var buffer = new byte[first];
         int length = 0;
         while (true)
         {
