@@ -86,7 +86,7 @@ public sealed class LotteryTicket
             init.Build(train.SampleShape, new Rng(training.Seed).Fork());
         }
 
-        var clock = Stopwatch.StartNew();
+        var clock = new ComparisonClock(TimeProvider.System);
         using var budget = new CancellationTokenSource();
         using var deadline = o.TimeBudget is { } b ? new DeadlineWatcher(budget, clock, b) : null;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
@@ -183,7 +183,7 @@ public sealed class LotteryTicket
         Dataset? validation,
         Dataset? test,
         IProgress<LotteryTicketProgress>? progress,
-        Stopwatch clock,
+        ComparisonClock clock,
         CancellationToken stop)
     {
         private readonly Trainer _trainer = new(training);
