@@ -1,5 +1,6 @@
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
+using MLNet.Regularization.Pruning;
 using MLNet.Regularization.Tests.Data;
 using MLNet.Regularization.Training;
 using Xunit;
@@ -107,6 +108,33 @@ public sealed class CheckpointResumeTests : IDisposable
         var header = TrainingCheckpoint.Read(_folder.File("run.ckpt")).Header;
         Assert.Equal((2, 4), (header.Epoch, header.Batch));
         AssertResumesToTheUninterruptedRun();
+    }
+
+    [Fact]
+    public void Pruning_masks_are_saved_and_a_pruned_run_resumes_bit_for_bit()
+    {
+        Network Pruned()
+        {
+            var net = Net().Build(Data.Value.SampleShape, 5);
+            var weight = net.Layers[0].Parameters[0];
+            weight.SetMask(WeightMask.FromFlags(Enumerable.Range(0, weight.Value.Length).Select(i => i % 3 != 0).ToArray()));
+            return net;
+        }
+
+        var options = Options();
+        options.CheckpointPath = null;
+        var reference = new Trainer(options).Fit(Pruned(), Data.Value);
+
+        using var cancel = new CancellationTokenSource();
+        new Trainer(Options()) { AfterBatch = (epoch, batch, _) => { if (epoch == 1 && batch == 3) cancel.Cancel(); } }.Fit(Pruned(), Data.Value, cancellationToken: cancel.Token);
+        var checkpoint = TrainingCheckpoint.Read(_folder.File("run.ckpt"));
+        Assert.Contains(checkpoint.Floats, f => f.Name == "mask/0/0:weight");
+
+        var resumed = new Trainer(Options()).Resume(_folder.File("run.ckpt"), Pruned(), Data.Value);
+        AssertSameWeights(reference.Network, resumed.Network);
+        var mask = resumed.Network.Layers[0].Parameters[0].Mask!;
+        Assert.Equal(reference.Network.Layers[0].Parameters[0].Mask!.ToFlags(), mask.ToFlags());
+        Assert.All(Enumerable.Range(0, mask.Length).Where(i => !mask.IsKept(i)), i => Assert.Equal(0f, resumed.Network.Layers[0].Parameters[0].Value.Span[i]));
     }
 
     [Fact]
