@@ -23,7 +23,7 @@ public sealed class CtrlCTests : IDisposable
             }
 
             return false;
-        });
+        }, new Dictionary<string, string> { ["MLNET_REG_TEST_HOLD_AFTER"] = "trial:1" }); // holds until the signal comes
         Assert.True(r.ExitCode == 130, r.ToString());
         Assert.Contains("mlnet-reg: cancelled:", r.Err);
         var rows = File.ReadAllLines(board);

@@ -74,6 +74,7 @@ public sealed class ResumeTests : IDisposable
     public void Sigint_mid_training_writes_a_checkpoint_that_resumes_bit_for_bit()
     {
         string model = _folder.File("model.onnx");
+        // The child holds after epoch 2 until the signal arrives, so it cannot finish first on a busy machine.
         var child = Tool.RunChild(Train(model), (process, line) =>
         {
             if (IsEpoch(line, 2))
@@ -83,7 +84,7 @@ public sealed class ResumeTests : IDisposable
             }
 
             return false;
-        });
+        }, new Dictionary<string, string> { ["MLNET_REG_TEST_HOLD_AFTER"] = "epoch:2" });
         Assert.True(child.ExitCode == 130, child.ToString());
         Assert.Contains("wrote checkpoint", child.Err);
         var resumed = Tool.Run([.. Train(model), "--resume", _folder.File("model.checkpoint")]);
@@ -104,7 +105,7 @@ public sealed class ResumeTests : IDisposable
             }
 
             return false;
-        });
+        }, new Dictionary<string, string> { ["MLNET_REG_TEST_HOLD_AFTER"] = "epoch:5" });
         Assert.True(child.ExitCode == 137, $"expected 137 (killed)\n{child}");
         string checkpoint = _folder.File("model.checkpoint");
         Assert.True(File.Exists(checkpoint), child.ToString());

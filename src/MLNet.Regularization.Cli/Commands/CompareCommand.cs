@@ -222,6 +222,7 @@ internal static class CompareCommand
                 if (p.Kind == ComparisonProgressKind.TrialFinished && display.Plain)
                 {
                     display.Info(TrialLine(p.Result!, p.MaxTrials, options.Metric));
+                    TestHold.After("trial", p.Result!.Index, context.CancellationToken);
                 }
             });
             return comparison.Run(configurations, data.Data, lines, context.CancellationToken);

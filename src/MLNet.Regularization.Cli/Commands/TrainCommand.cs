@@ -226,7 +226,11 @@ internal static class TrainCommand
     {
         if (!display.Rich)
         {
-            return train(new SyncProgress<EpochRecord>(e => display.Info(Display.Epoch(e, epochs))));
+            return train(new SyncProgress<EpochRecord>(e =>
+            {
+                display.Info(Display.Epoch(e, epochs));
+                TestHold.After("epoch", e.Epoch, context.CancellationToken);
+            }));
         }
 
         return new Progress(display.Console)
