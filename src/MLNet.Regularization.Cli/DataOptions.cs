@@ -1,19 +1,31 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using MLNet.Regularization.Data;
 
 namespace MLNet.Regularization.Cli;
 
-/// <summary>Labelled data loaded from a file, with a one-line description for reports.</summary>
-internal sealed record LoadedData(Dataset Data, string Path, string Description);
+/// <summary>Labelled data loaded from a file or folder, with a one-line description for reports.</summary>
+/// <param name="Data">The examples, shaped for the network (flat, or [C, H, W] for convolutional ones).</param>
+/// <param name="Path">The file or folder.</param>
+/// <param name="Description">One line: name, rows, features, classes.</param>
+/// <param name="Images">True for images (IDX files, image folders, a 3-dimensional --input-shape): they get one
+/// normalization per channel by default.</param>
+internal sealed record LoadedData(Dataset Data, string Path, string Description, bool Images);
 
 /// <summary>
-/// The options that say how to read a labelled file: a CSV with a header (label column by name) or an IDX image
-/// file with its label file. The format is recognized by content: IDX files start with the bytes 00 00 08 03
-/// (or are gzip-compressed), everything else is read as CSV.
+/// The options that say how to read labelled data: a CSV with a header (label column by name), an IDX image file with
+/// its label file, or a folder of images with one sub-folder per class. The format is recognized by content: a
+/// folder is an image folder, IDX files start with the bytes 00 00 08 03 (or are gzip-compressed), everything else is
+/// read as CSV.
 /// </summary>
-internal sealed class DataOptions
+internal sealed partial class DataOptions
 {
-    public Option<string?> Label { get; } = Options.Text("--label", "CSV: name of the label column (class names or integers 0..K-1).", "column");
+    /// <summary>A label column with more distinct numbers than this (and fewer than 20 rows per value on average) is
+    /// probably a quantity, not a class.</summary>
+    private const int ManyClasses = 20;
+
+    public Option<string?> Label { get; } = Options.Text("--label", "CSV: name of the label column (class names or integers 0..K-1; a number to predict with --task regression).", "column");
 
     public Option<string?> Labels { get; } = Options.Text("--labels", "IDX: the label file that goes with the image file.", "file");
 
@@ -25,7 +37,9 @@ internal sealed class DataOptions
 
     public Option<string?> Separator { get; } = Options.Text("--separator", "CSV cell separator: one character, or 'tab' (default ',').", "char");
 
-    public Option<string?> Task { get; } = Options.Choice("--task", "multiclass (default; softmax over K classes) or binary (one logit; labels 0/1 or two names).", "multiclass", "binary");
+    public Option<string?> Task { get; } = Options.Choice("--task", "multiclass (default; softmax over K classes), binary (one logit; labels 0/1 or two names) or regression (a numeric label; mean squared error).", "multiclass", "binary", "regression");
+
+    public Option<string?> InputShape { get; } = Options.Text("--input-shape", "The shape of one example, such as 1,28,28 (channels, height, width) for a convolutional spec on CSV or IDX data; for an image folder, the channels and size every image is converted to.", "C,H,W");
 
     public void AddTo(Command command)
     {
@@ -34,45 +48,87 @@ internal sealed class DataOptions
         command.Add(Ignore);
         command.Add(Separator);
         command.Add(Task);
+        command.Add(InputShape);
     }
 
-    /// <summary>Reads a labelled file.</summary>
-    /// <param name="r">The parse result.</param>
-    /// <param name="path">The data file (CSV, or IDX images).</param>
-    /// <param name="labelsPath">For IDX: the label file (null: the --labels option).</param>
-    /// <param name="classNames">Impose a training file's class numbering (for CSV files with named classes).</param>
-    /// <param name="classCount">Impose a class count (IDX, or CSV with integer labels).</param>
-    public LoadedData Load(ParseResult r, string path, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null)
+    /// <summary>The task the options ask for.</summary>
+    public TaskKind GetTask(ParseResult r) => r.GetValue(Task) switch
     {
-        RequireFile(path, "data file");
-        var task = r.GetValue(Task) == "binary" ? TaskKind.Binary : TaskKind.Multiclass;
-        Dataset data;
-        if (IsIdx(path))
-        {
-            labelsPath ??= r.GetValue(Labels);
-            if (labelsPath is null)
-            {
-                throw new UsageException($"'{path}' is an IDX image file: give its label file with --labels.");
-            }
+        "binary" => TaskKind.Binary,
+        "regression" => TaskKind.Regression,
+        _ => TaskKind.Multiclass,
+    };
 
-            RequireFile(labelsPath, "label file");
-            data = IdxReader.LoadDataset(path, labelsPath, classCount: classCount ?? (task == TaskKind.Binary ? 2 : null), classNames: classNames);
-            if (task == TaskKind.Binary)
-            {
-                data = Dataset.ForBinary(data.Features.Data, data.SampleShape, data.Labels!, data.ClassNames);
-            }
+    /// <summary>Reads labelled data.</summary>
+    /// <param name="r">The parse result.</param>
+    /// <param name="path">The data: a CSV file, IDX images, or a folder of class sub-folders.</param>
+    /// <param name="imageShaped">True when the network reads [C, H, W] examples (a convolutional spec); otherwise
+    /// examples are flat.</param>
+    /// <param name="warn">Receives warnings (such as a numeric label about to become hundreds of classes).</param>
+    /// <param name="labelsPath">For IDX: the label file (null: the --labels option).</param>
+    /// <param name="classNames">Impose a training set's class numbering (for CSV files with named classes and image folders).</param>
+    /// <param name="classCount">Impose a class count (IDX, or CSV with integer labels).</param>
+    /// <param name="task">The task, when a model imposes it (null: the --task option).</param>
+    public LoadedData Load(ParseResult r, string path, bool imageShaped, Action<string> warn, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null, TaskKind? task = null)
+    {
+        task ??= GetTask(r);
+        int[]? shape = ParseShape(r.GetValue(InputShape));
+        Dataset data;
+        bool images;
+        if (Directory.Exists(path))
+        {
+            RequireClassification(task.Value, path, "an image folder");
+            data = ImageFolder.LoadLabelled(path, shape, classNames);
+            images = true;
         }
         else
         {
-            string label = r.GetValue(Label) ?? throw new UsageException($"'{path}' is read as CSV: name its label column with --label.");
-            data = CsvReader.Load(path, label, CsvOptions(r, task, classNames));
-            if (classCount is int k && data.Task == TaskKind.Multiclass && data.ClassNames is null && data.ClassCount < k)
+            RequireFile(path, "data file");
+            if (IsIdx(path))
             {
-                data = Dataset.ForClassification(data.Features.Data, data.SampleShape, data.Labels!, k);
+                RequireClassification(task.Value, path, "an IDX image file");
+                labelsPath ??= r.GetValue(Labels);
+                if (labelsPath is null)
+                {
+                    throw new UsageException($"'{path}' is an IDX image file: give its label file with --labels.");
+                }
+
+                RequireFile(labelsPath, "label file");
+                data = IdxReader.LoadDataset(path, labelsPath, asImages: true, classCount: classCount ?? (task == TaskKind.Binary ? 2 : null), classNames: classNames);
+                if (task == TaskKind.Binary)
+                {
+                    data = Dataset.ForBinary(data.Features.Data, data.SampleShape, data.Labels!, data.ClassNames);
+                }
+
+                images = true;
+            }
+            else
+            {
+                string label = r.GetValue(Label) ?? throw new UsageException($"'{path}' is read as CSV: name its label column with --label.");
+                var options = CsvOptions(r, task.Value, classNames);
+                CheckColumns(path, options, label);
+                data = WithHint(() => CsvReader.Load(path, label, options), options);
+                if (classCount is int k && data.Task == TaskKind.Multiclass && data.ClassNames is null && data.ClassCount < k)
+                {
+                    data = Dataset.ForClassification(data.Features.Data, data.SampleShape, data.Labels!, k);
+                }
+
+                images = false;
+                if (classNames is null && classCount is null)
+                {
+                    WarnAboutManyClasses(data, label, warn);
+                }
+            }
+
+            if (shape is not null)
+            {
+                data = Reshape(data, shape, "--input-shape");
+                images = shape.Length == 3;
             }
         }
 
-        return new LoadedData(data, path, Describe(path, data));
+        data = imageShaped ? RequireImages(data, path) : Flat(data);
+        return new LoadedData(data, path, Describe(path, data), images);
     }
 
     /// <summary>CSV settings from the options, for reading features only (predict).</summary>
@@ -84,6 +140,9 @@ internal sealed class DataOptions
         ClassNames = classNames,
     };
 
+    /// <summary>The examples as flat vectors (what dense layers read).</summary>
+    public static Dataset Flat(Dataset data) => data.SampleShape.Length == 1 ? data : data.Reshape(data.FeatureCount);
+
     public static void RequireFile(string path, string what)
     {
         if (!File.Exists(path))
@@ -92,8 +151,125 @@ internal sealed class DataOptions
         }
     }
 
-    public static string Describe(string path, Dataset data) =>
-        $"{System.IO.Path.GetFileName(path)}: {data.Count:N0} rows, {data.FeatureCount:N0} features, {data.ClassCount} classes";
+    public static string Describe(string path, Dataset data) => data.Task == TaskKind.Regression
+        ? $"{System.IO.Path.GetFileName(path)}: {data.Count:N0} rows, {data.FeatureCount:N0} features, regression"
+        : $"{System.IO.Path.GetFileName(path)}: {data.Count:N0} {(data.SampleShape.Length == 3 ? "images" : "rows")}, {data.FeatureCount:N0} features" +
+          $"{(data.SampleShape.Length == 3 ? $" [{string.Join(", ", data.SampleShape)}]" : "")}, {data.ClassCount} classes";
+
+    /// <summary>Parses --input-shape: 1 to 3 positive sizes separated by commas or x.</summary>
+    public static int[]? ParseShape(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var parts = text.Split([',', 'x', 'X'], StringSplitOptions.TrimEntries);
+        var shape = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]) || shape[i] < 1)
+            {
+                throw new UsageException($"--input-shape: '{text}' is not a list of positive sizes such as 1,28,28 (channels, height, width).");
+            }
+        }
+
+        if (shape.Length > 3)
+        {
+            throw new UsageException($"--input-shape: '{text}' has {shape.Length} sizes; give at most 3 (channels, height, width).");
+        }
+
+        return shape;
+    }
+
+    /// <summary>The data with examples of the given shape, which must hold as many values.</summary>
+    public static Dataset Reshape(Dataset data, int[] shape, string source)
+    {
+        long size = shape.Aggregate(1L, (a, b) => a * b);
+        if (size != data.FeatureCount)
+        {
+            throw new UsageException($"{source} {string.Join(",", shape)} holds {size:N0} values but the data has {data.FeatureCount:N0} features per example.");
+        }
+
+        return data.Reshape(shape);
+    }
+
+    private static Dataset RequireImages(Dataset data, string path) => data.SampleShape.Length == 3
+        ? data
+        : throw new UsageException($"the spec is convolutional, so it reads images of shape [channels, height, width], but '{path}' holds flat rows of {data.FeatureCount} features: give their shape with --input-shape (such as 1,28,28).");
+
+    private static void RequireClassification(TaskKind task, string path, string what)
+    {
+        if (task == TaskKind.Regression)
+        {
+            throw new UsageException($"'{path}' is {what}, which holds class labels: --task regression needs a CSV file with a numeric label column.");
+        }
+    }
+
+    /// <summary>Names a label or ignored column that is not in the header with the column it probably meant, and a
+    /// file whose single header cell shows another separator.</summary>
+    private void CheckColumns(string path, CsvOptions options, string label)
+    {
+        var header = CsvReader.ReadHeader(path, options);
+        foreach (var (name, what, option) in options.IgnoreColumns.Select(c => (c, "ignored column", "--ignore")).Prepend((label, "label column", "--label")))
+        {
+            if (header.Contains(name))
+            {
+                continue;
+            }
+
+            if (header.Count == 1 && OtherSeparator(header[0], options.Separator) is char other)
+            {
+                throw new UsageException($"{path} has one column '{Shorten(header[0])}' when read with the separator '{Printable(options.Separator)}'; its header looks separated by '{Printable(other)}': add --separator {(other == '\t' ? "tab" : $"'{other}'")}.");
+            }
+
+            string? near = Suggestions.Nearest(name, header);
+            throw new UsageException($"{option}: {path} has no column '{name}' (the {what})" +
+                (near is null ? $"; its columns are {string.Join(", ", header.Take(30).Select(h => $"'{h}'"))}{(header.Count > 30 ? ", ..." : "")}." : $"; did you mean '{near}'? (column names are case-sensitive)"));
+        }
+    }
+
+    /// <summary>Runs a CSV read, adding to a "not a number" error the option that leaves a text column out.</summary>
+    private static Dataset WithHint(Func<Dataset> read, CsvOptions options)
+    {
+        try
+        {
+            return read();
+        }
+        catch (InvalidDataException e) when (NotANumber().Match(e.Message) is { Success: true } m && !m.Groups["cell"].Value.Contains(','))
+        {
+            string column = m.Groups["column"].Value;
+            throw new InvalidDataException($"{e.Message} If '{column}' is not a feature (an id, a name, free text), leave it out with --ignore {column}.", e);
+        }
+    }
+
+    /// <summary>Warns when a numeric label has so many distinct values that it is more likely a quantity than a class.</summary>
+    private static void WarnAboutManyClasses(Dataset data, string label, Action<string> warn)
+    {
+        if (data.Task != TaskKind.Multiclass || data.Labels is null)
+        {
+            return;
+        }
+
+        bool numeric = data.ClassNames is null
+            || data.ClassNames.All(n => double.TryParse(n, NumberStyles.Float, CultureInfo.InvariantCulture, out _));
+        int distinct = data.Labels.Distinct().Count();
+        if (numeric && distinct > ManyClasses && distinct * ManyClasses > data.Count)
+        {
+            warn($"label column '{label}' holds {distinct} distinct numbers in {data.Count} rows, so it becomes {data.ClassCount} classes " +
+                 $"(fewer than {ManyClasses} rows each); if it is a quantity to predict, use --task regression.");
+        }
+    }
+
+    private static char? OtherSeparator(string cell, char separator) =>
+        new[] { ';', '\t', '|', ',' }.Where(c => c != separator).Select(c => ((char?)c, cell.Count(x => x == c))).Where(p => p.Item2 > 0).OrderByDescending(p => p.Item2).Select(p => p.Item1).FirstOrDefault();
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..37] + "...";
+
+    private static string Printable(char c) => c == '\t' ? "\\t" : c.ToString();
+
+    [GeneratedRegex(@"column '(?<column>[^']*)': '(?<cell>[^']*)' is not a number")]
+    private static partial Regex NotANumber();
 
     private static bool IsIdx(string path)
     {

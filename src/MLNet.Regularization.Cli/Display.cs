@@ -72,7 +72,14 @@ internal sealed class Display
         CultureInfo.InvariantCulture,
         $"accuracy {m.Accuracy:F4}  log-loss {m.LogLoss:F4}  macro-F1 {m.MacroF1:F4}  ECE {m.ExpectedCalibrationError:F4}  ({m.Count} rows)");
 
+    public static string Metrics(RegressionMetrics m) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"MSE {m.MeanSquaredError:G5}  RMSE {m.RootMeanSquaredError:G5}  MAE {m.MeanAbsoluteError:G5}  R² {m.RSquared:F4}  ({m.Count} rows)");
+
+    /// <summary>One epoch as a line; accuracies are left out for regression, where they are NaN.</summary>
     public static string Epoch(EpochRecord e, int epochs) => string.Create(
         CultureInfo.InvariantCulture,
-        $"epoch {e.Epoch,3}/{epochs}  train loss {e.TrainLoss:F4}  accuracy {e.TrainAccuracy:F4}{(e.ValidationLoss is double vl ? $"  validation loss {vl:F4}  accuracy {e.ValidationAccuracy:F4}" : "")}  ({e.Seconds:F2} s)");
+        $"epoch {e.Epoch,3}/{epochs}  train loss {e.TrainLoss:F4}{Accuracy(e.TrainAccuracy)}{(e.ValidationLoss is double vl ? $"  validation loss {vl:F4}{Accuracy(e.ValidationAccuracy)}" : "")}  ({e.Seconds:F2} s)");
+
+    private static string Accuracy(double? accuracy) => accuracy is double a && double.IsFinite(a) ? string.Create(CultureInfo.InvariantCulture, $"  accuracy {a:F4}") : "";
 }

@@ -36,6 +36,15 @@ internal static class JsonOutput
         perClassF1 = m.PerClassF1.Select(Number).ToArray(),
     };
 
+    public static object Metrics(RegressionMetrics m) => new
+    {
+        count = m.Count,
+        meanSquaredError = Number(m.MeanSquaredError),
+        rootMeanSquaredError = Number(m.RootMeanSquaredError),
+        meanAbsoluteError = Number(m.MeanAbsoluteError),
+        rSquared = Number(m.RSquared),
+    };
+
     public static object Summary(MetricSummary s) => new { mean = Number(s.Mean), std = Number(s.StdDev) };
 
     public static object Epoch(EpochRecord e) => new
@@ -44,7 +53,7 @@ internal static class JsonOutput
         trainLoss = Number(e.TrainLoss),
         trainAccuracy = Number(e.TrainAccuracy),
         validationLoss = e.ValidationLoss is double v ? Number(v) : null,
-        validationAccuracy = e.ValidationAccuracy,
+        validationAccuracy = e.ValidationAccuracy is double a ? Number(a) : null,
         learningRate = e.LearningRate,
         seconds = e.Seconds,
     };

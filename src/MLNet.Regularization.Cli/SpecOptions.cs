@@ -37,9 +37,9 @@ internal sealed class SpecOptions
 
     public Option<float?> L2 { get; } = Options.Float("--l2", "Coupled L2 penalty (default 0).");
 
-    public Option<int?> Epochs { get; } = Options.Int("--epochs", "Passes over the training data (default 10).");
+    public Option<int?> Epochs { get; } = Options.Int("--epochs", "The most passes over the training data (default 200; early stopping usually ends training sooner).");
 
-    public Option<int?> BatchSize { get; } = Options.Int("--batch-size", "Mini-batch size (default 128).");
+    public Option<int?> BatchSize { get; } = Options.Int("--batch-size", "Mini-batch size (default: scaled to the data, a power of two near rows/32 between 16 and 128).");
 
     public Option<float?> LearningRate { get; } = Options.Float("--lr", "Learning rate (default 0.001).");
 
@@ -47,11 +47,11 @@ internal sealed class SpecOptions
 
     public Option<string?> Schedule { get; } = Options.Choice("--schedule", "Learning-rate schedule (default constant).", [.. TrainingSpec.Schedules]);
 
-    public Option<string?> Normalization { get; } = Options.Choice("--normalization", "Feature normalization fitted on the training data (default standard).", [.. TrainingSpec.Normalizations]);
+    public Option<string?> Normalization { get; } = Options.Choice("--normalization", "Feature normalization fitted on the training data: standard (per feature, deviations floored at a tenth of the range), channel (one mean and deviation per image channel), minmax or none (default: channel for images, standard otherwise).", [.. TrainingSpec.Normalizations]);
 
     public Option<int?> Seed { get; } = Options.Int("--seed", "Seed of splits, initialization, shuffling and masks (default 1).");
 
-    public Option<int?> Patience { get; } = Options.Int("--patience", "Early stopping: epochs without a lower validation loss before stopping (default off).");
+    public Option<int?> Patience { get; } = Options.Int("--patience", "Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch's weights (default 10; 0 turns it off).");
 
     public void AddTo(Command command)
     {
@@ -80,7 +80,8 @@ internal sealed class SpecOptions
         command.Add(Patience);
     }
 
-    /// <summary>The spec: defaults, then the --spec file, then the options; validated.</summary>
+    /// <summary>The spec: defaults, then the --spec file, then the options; validated. A value given as an option
+    /// that the spec rejects is reported under the option's name.</summary>
     public ModelSpec Build(ParseResult r)
     {
         var spec = r.GetValue(Spec) is { } path ? ModelSpec.Load(path) : new ModelSpec();
@@ -114,17 +115,70 @@ internal sealed class SpecOptions
             }
         }
 
-        t.Epochs = r.Given(Epochs) ?? t.Epochs;
-        t.BatchSize = r.Given(BatchSize) ?? t.BatchSize;
+        if (r.Given(Epochs) is int epochs)
+        {
+            t.Epochs = epochs;
+        }
+
+        if (r.Given(BatchSize) is int batch)
+        {
+            t.BatchSize = batch;
+        }
+
         t.LearningRate = r.Given(LearningRate) ?? t.LearningRate;
         t.Optimizer = r.GetValue(Optimizer) ?? t.Optimizer;
         t.Schedule = r.GetValue(Schedule) ?? t.Schedule;
-        t.Normalization = r.GetValue(Normalization) ?? t.Normalization;
+        if (r.GetValue(Normalization) is { } normalization)
+        {
+            t.Normalization = normalization;
+        }
+
         t.Seed = r.Given(Seed) ?? t.Seed;
-        t.EarlyStoppingPatience = r.Given(Patience) ?? t.EarlyStoppingPatience;
-        spec.Validate();
+        if (r.Given(Patience) is int patience)
+        {
+            t.EarlyStoppingPatience = patience == 0 ? null : patience;
+        }
+
+        try
+        {
+            spec.Validate();
+        }
+        catch (ArgumentException e) when (OptionFor(e.ParamName) is { } option && r.GetResult(option) is not null)
+        {
+            string message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw new UsageException(message.Replace($"'{JsonName(e.ParamName!)}'", option.Name, StringComparison.Ordinal));
+        }
+
         return spec;
     }
+
+    /// <summary>True when the command line gave --patience (so turning early stopping off for want of validation
+    /// data would ignore it).</summary>
+    public bool PatienceGiven(ParseResult r) => r.Given(Patience) is > 0;
+
+    /// <summary>The option that sets a spec property (by its JSON or C# name), or null.</summary>
+    private Option? OptionFor(string? property) => property is null ? null : JsonName(property) switch
+    {
+        "hidden" => Hidden,
+        "activation" => Activation,
+        "dropout" => Dropout,
+        "inputDropout" => InputDropout,
+        "dropConnect" => DropConnect,
+        "gaussianDropout" => GaussianDropout,
+        "maxNorm" => MaxNorm,
+        "weightDecay" => WeightDecay,
+        "l2" => L2,
+        "epochs" => Epochs,
+        "batchSize" => BatchSize,
+        "learningRate" => LearningRate,
+        "optimizer" => Optimizer,
+        "schedule" => Schedule,
+        "normalization" => Normalization,
+        "earlyStoppingPatience" => Patience,
+        _ => null,
+    };
+
+    private static string JsonName(string property) => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(property);
 
     private static int[] ParseSizes(string text)
     {

@@ -16,17 +16,23 @@ internal static class CompareCommand
     public static Command Create(CliContext context)
     {
         var command = new Command("compare", "Compare regularizers AutoML-style: train each configuration of a grid or a random search on the same split(s), " +
-            "rank them on validation data, print a leaderboard, export the best model and optionally an HTML report. Ctrl+C stops early and still writes the leaderboard of the finished trials.");
-        var dataPath = Arguments.File("data", "Labelled data: a CSV file with a header row, or an IDX image file (with --labels).");
+            "rank them on validation data, print a leaderboard, export the best model and optionally an HTML report. Ctrl+C stops early and still writes the leaderboard of the finished trials.\n\n" +
+            "Protocol: every configuration trains on the same stratified splits with the same seeds. By default up to 2,000 rows are cross-validated " +
+            "5-fold twice over (10 runs each), up to 10,000 rows 5-fold, larger data on a 20% holdout; --folds, --repeats, --holdout and --seeds change that. " +
+            "Early stopping holds 10% of each training split out (--patience), so no epoch is chosen on the rows a configuration is ranked on. " +
+            "The leaderboard shows the mean ± standard deviation over the runs and marks with ≈ every configuration whose difference from the best is within noise: " +
+            "a paired two-sided test at 5% (for k-fold the corrected resampled t-test of Nadeau & Bengio; for a holdout the seeds' spread plus the binomial error of the validation rows).");
+        var dataPath = Arguments.File("data", "Labelled data: a CSV file with a header row, an IDX image file (with --labels), or a folder with one sub-folder of images per class.");
         var data = new DataOptions();
         var spec = new SpecOptions(regularizers: false);
         var search = Options.Choice("--search", "grid (default: the standard regularizers, or the --configs list, in order) or random (draws from a search space of regularizers).", "grid", "random");
         var configs = Options.Text("--configs", "JSON file with an array of specs to compare (a grid of your own); each entry is a complete spec.", "file");
         var trials = Options.Int("--trials", "Run at most this many configurations.");
         var budget = Options.Text("--time-budget", "Wall-clock budget of the whole comparison: seconds, or 90s, 5m, 1h.", "duration");
-        var folds = Options.Int("--folds", "k-fold cross-validation with k folds instead of a holdout split.");
-        var holdout = Options.Double("--holdout", "Fraction of each class held out for validation (default 0.2).");
-        var seeds = Options.Int("--seeds", "Train each configuration with this many seeds and report mean ± std (default 1).");
+        var folds = Options.Int("--folds", "Stratified k-fold cross-validation with k folds (default for up to 10,000 rows: 5).");
+        var repeats = Options.Int("--repeats", "Repeat the k-fold split this many times with fresh folds (default 2 for up to 2,000 rows, else 1).");
+        var holdout = Options.Double("--holdout", "Validate on one stratified holdout of this fraction instead (default for more than 10,000 rows: 0.2).");
+        var seeds = Options.Int("--seeds", "Train each configuration on every split with this many seeds (default 1).");
         var metric = Options.Choice("--metric", "Ranking metric on the validation data (default accuracy).", "accuracy", "log-loss", "macro-f1");
         var test = Options.Text("--test", "A labelled test file in the same format: the best model is scored on it.", "file");
         var testLabels = Options.Text("--test-labels", "IDX: the label file of --test.", "file");
@@ -40,7 +46,7 @@ internal static class CompareCommand
         command.Add(dataPath);
         data.AddTo(command);
         spec.AddTo(command);
-        foreach (var option in new Option[] { search, configs, trials, budget, folds, holdout, seeds, metric, test, testLabels, output, monteCarlo, report, leaderboard, quiet, json })
+        foreach (var option in new Option[] { search, configs, trials, budget, folds, repeats, holdout, seeds, metric, test, testLabels, output, monteCarlo, report, leaderboard, quiet, json })
         {
             command.Add(option);
         }
@@ -69,28 +75,53 @@ internal static class CompareCommand
                 throw new UsageException("--folds and --holdout are alternatives: k-fold cross-validation or one holdout split.");
             }
 
-            var options = new ComparisonOptions
+            if (r.Given(repeats) is not null && r.Given(holdout) is not null)
             {
-                Metric = r.GetValue(metric) switch { "log-loss" => RankingMetric.LogLoss, "macro-f1" => RankingMetric.MacroF1, _ => RankingMetric.Accuracy },
-                Validation = r.Given(folds) is null ? ValidationMethod.Holdout : ValidationMethod.KFold,
-                Folds = r.Given(folds) ?? 5,
-                HoldoutFraction = r.Given(holdout) ?? 0.2,
-                Seeds = r.Given(seeds) ?? 1,
-                Seed = baseSpec.Training.Seed,
-                MaxTrials = r.Given(trials),
-                TimeBudget = r.GetValue(budget) is { } b ? Options.ParseDuration(b, "--time-budget") : null,
-            };
-            options.Validate();
-            if (random && options.MaxTrials is null && options.TimeBudget is null)
+                throw new UsageException("--repeats draws the k-fold split again; a --holdout split is drawn once (use --seeds to repeat training on it).");
+            }
+
+            if (data.GetTask(r) == MLNet.Regularization.Data.TaskKind.Regression)
+            {
+                throw new UsageException("compare ranks classifiers (accuracy, log-loss, macro-F1); for --task regression use 'mlnet-reg train', which reports MSE, MAE and R².");
+            }
+
+            var budgetValue = r.GetValue(budget) is { } b ? Options.ParseDuration(b, "--time-budget") : (TimeSpan?)null;
+            if (random && r.Given(trials) is null && budgetValue is null)
             {
                 throw new UsageException("random search needs an end: give --trials, --time-budget or both.");
             }
 
             var specs = configsPath is not null ? ModelSpec.LoadList(configsPath) : null;
-            var loaded = data.Load(r, r.GetValue(dataPath)!);
+            bool imageShaped = specs?.Any(s => s.IsConvolutional) ?? baseSpec.IsConvolutional;
+            var warn = TrainingSummary.Warner(context);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, imageShaped, warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, imageShaped, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
+
+            var protocol = ComparisonOptions.ForData(loaded.Data.Count);
+            bool kFold = r.Given(holdout) is null && (r.Given(folds) is not null || r.Given(repeats) is not null || protocol.Validation == ValidationMethod.KFold);
+            var options = new ComparisonOptions
+            {
+                Metric = r.GetValue(metric) switch { "log-loss" => RankingMetric.LogLoss, "macro-f1" => RankingMetric.MacroF1, _ => RankingMetric.Accuracy },
+                Validation = kFold ? ValidationMethod.KFold : ValidationMethod.Holdout,
+                Folds = r.Given(folds) ?? protocol.Folds,
+                Repeats = kFold ? r.Given(repeats) ?? protocol.Repeats : 1,
+                HoldoutFraction = r.Given(holdout) ?? 0.2,
+                Seeds = r.Given(seeds) ?? 1,
+                Seed = baseSpec.Training.Seed,
+                MaxTrials = r.Given(trials),
+                TimeBudget = budgetValue,
+            };
+            ValidateProtocol(options);
+
+            // The settings a spec leaves to the data are fitted to one run's training rows.
+            int trainRows = (int)(loaded.Data.Count * (kFold ? (options.Folds - 1.0) / options.Folds : 1 - options.HoldoutFraction) * (1 - baseSpec.Training.ValidationFraction));
+            baseSpec.Training.ApplyDataDefaults(Math.Max(1, trainRows), loaded.Images);
+            foreach (var s in specs ?? [])
+            {
+                s.Training.ApplyDataDefaults(Math.Max(1, trainRows), loaded.Images);
+            }
 
             IEnumerable<ComparisonConfiguration> configurations = specs is not null
                 ? specs.Select(s => ComparisonConfiguration.FromSpec(s)).ToList()
@@ -99,7 +130,7 @@ internal static class CompareCommand
                     : SearchSpace.RegularizerGrid(baseSpec).Select(s => ComparisonConfiguration.FromSpec(s)).ToList();
 
             display.Info($"Comparing {(random ? "a random search of regularizers" : specs is null ? "the standard regularizers" : $"the {specs.Count} configurations of {Path.GetFileName(configsPath)}")} on {loaded.Description}");
-            display.Info($"{options.DescribeValidation()}, {options.Seeds} seed(s), ranked by validation {MetricName(options.Metric)}" +
+            display.Info($"{options.DescribeValidation()}, {options.Seeds} seed(s) ({options.RunsPerConfiguration} run(s) per configuration), ranked by validation {MetricName(options.Metric)}" +
                 $"{(options.MaxTrials is int n ? $", at most {n} trials" : "")}{(options.TimeBudget is { } t ? string.Create(CultureInfo.InvariantCulture, $", time budget {t.TotalSeconds:0.#} s") : "")}");
 
             // The budget covers the whole command: what loading the data took is deducted.
@@ -127,6 +158,8 @@ internal static class CompareCommand
                 {
                     Title = $"Regularization comparison: {Path.GetFileName(loaded.Path)}",
                     DataDescription = loaded.Description + (testData is null ? "" : $"; test data {testData.Description}"),
+                    TestMetrics = testMetrics,
+                    TestDescription = testData?.Description,
                 });
             }
 
@@ -150,8 +183,16 @@ internal static class CompareCommand
             ShowLeaderboard(display, context, result);
             if (result.Best is { } leader)
             {
-                display.Result($"best: {leader.Name}, validation {MetricName(result.Metric)} {leader.Score.Format()}; exported the model of its run with seed {leader.BestRun!.Seed}" +
-                    $"{(options.Validation == ValidationMethod.KFold ? $", fold {leader.BestRun.Fold + 1}" : "")} (validation {Display.Metrics(leader.BestRun.Validation)})");
+                int tied = result.Leaderboard.Count(t => t.Rank > 1 && t.TiedWithBest);
+                display.Result($"best: {leader.Name}, validation {MetricName(result.Metric)} {leader.Score.Format()}" +
+                    (tied > 0 ? $"; {tied} other configuration(s) within noise of it (≈)" : result.Leaderboard.Count > 1 && result.Leaderboard[1].VersusBest is not null ? "; ahead of the others by more than the noise" : ""));
+                display.Result($"exported the model of its run with seed {leader.BestRun!.Seed}" +
+                    $"{(options.Validation == ValidationMethod.KFold ? $", {(options.Repeats > 1 ? $"repeat {leader.BestRun.Repeat + 1}, " : "")}fold {leader.BestRun.Fold + 1}" : "")} (validation {Display.Metrics(leader.BestRun.Validation)})");
+            }
+
+            foreach (string note in MaxNormNotes(result))
+            {
+                display.Result(note);
             }
 
             if (testMetrics is not null)
@@ -298,28 +339,31 @@ internal static class CompareCommand
         if (display.Rich)
         {
             display.Console.Write(LeaderboardTable(result.Trials, result.Metric));
+            display.Console.MarkupLine(Markup.Escape(LeaderboardLegend(result.Options)));
             return;
         }
 
-        var table = new TextTable("rank", "configuration", "accuracy", "log-loss", "macro-F1", "ECE", "gap", "seconds") { FirstNumericColumn = 2 };
+        var table = new TextTable(Headers(result.Metric)) { FirstNumericColumn = 2 };
         foreach (var row in Rows(result.Trials, result.Metric))
         {
             table.Add(row);
         }
 
-        context.Out.WriteLine($"Leaderboard (validation {MetricName(result.Metric)} as mean ± std over {Runs(result.Options)}; other columns are means):");
+        context.Out.WriteLine($"Leaderboard (validation {MetricName(result.Metric)}, {Runs(result.Options)}):");
         context.Out.Write(table.ToString());
+        context.Out.WriteLine(LeaderboardLegend(result.Options));
     }
 
     private static Table LeaderboardTable(IEnumerable<TrialResult> trials, RankingMetric metric)
     {
         var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"leaderboard by validation {MetricName(metric)}"));
-        table.AddColumn("rank");
-        table.AddColumn("configuration");
-        foreach (string name in new[] { "accuracy", "log-loss", "macro-F1", "ECE", "gap", "seconds" })
+        var headers = Headers(metric);
+        table.AddColumn(headers[0]);
+        table.AddColumn(headers[1]);
+        foreach (string name in headers.Skip(2))
         {
             bool key = name.Equals(MetricName(metric), StringComparison.OrdinalIgnoreCase);
-            table.AddColumn(new TableColumn(key ? $"[bold]{name}[/]" : name).RightAligned());
+            table.AddColumn(new TableColumn(key ? $"[bold]{Markup.Escape(name)}[/]" : Markup.Escape(name)).RightAligned());
         }
 
         foreach (var row in Rows(trials, metric))
@@ -329,6 +373,18 @@ internal static class CompareCommand
 
         return table;
     }
+
+    /// <summary>The leaderboard's columns: the ranking metric first (mean ± std), then the other two metrics, the
+    /// generalization gap and the seconds; narrow enough for 80 columns (ECE is in the CSV, JSON and report).</summary>
+    private static string[] Headers(RankingMetric metric) =>
+        ["rank", "configuration", ColumnName(metric), .. new[] { RankingMetric.Accuracy, RankingMetric.LogLoss, RankingMetric.MacroF1 }.Where(m => m != metric).Select(ColumnName), "gap", "s"];
+
+    private static string ColumnName(RankingMetric metric) => metric == RankingMetric.MacroF1 ? "macro-F1" : MetricName(metric);
+
+    /// <summary>Two lines under the table that say what its marks and columns mean.</summary>
+    private static string LeaderboardLegend(ComparisonOptions options) =>
+        $"{ColumnName(options.Metric)}: mean ± std over the runs; other columns: means. s: seconds per configuration.\n" +
+        $"≈: within noise of the best ({(options.Validation == ValidationMethod.KFold ? "corrected resampled t-test" : "seed spread + binomial error")}, 5%). gap: train - validation accuracy, points.";
 
     /// <summary>Completed trials ranked by the metric (ties in run order), then the unranked ones in run order.</summary>
     private static IEnumerable<TrialResult> Ordered(IEnumerable<TrialResult> trials, RankingMetric metric)
@@ -340,9 +396,12 @@ internal static class CompareCommand
             .Concat(list.Where(t => t.Status != TrialStatus.Completed));
     }
 
-    /// <summary>Table cells of a trial: the ranking metric as mean ± std, the other figures as means.</summary>
+    /// <summary>Table cells of a trial: the ranking metric as mean ± std (the mean alone for one run), the other
+    /// figures as means, three decimals; a long name is shortened to keep the table within 80 columns.</summary>
     private static string[] Row(TrialResult t, int rank, RankingMetric metric)
     {
+        const int NameWidth = 24;
+        string name = t.Name.Length <= NameWidth ? t.Name : t.Name[..(NameWidth - 1)] + "…";
         if (t.Status != TrialStatus.Completed)
         {
             string why = t.Status switch
@@ -351,21 +410,86 @@ internal static class CompareCommand
                 TrialStatus.Cancelled => "cancelled",
                 _ => $"failed: {t.Error}",
             };
-            return ["-", $"{t.Name} ({why})", "", "", "", "", "", F($"{t.Seconds:F1}")];
+            return ["-", $"{name} ({why})", "", "", "", "", F($"{t.Seconds:F1}")];
         }
 
-        string Cell(RankingMetric m) => m == metric ? t.Get(m).Format() : F($"{t.Get(m).Mean:F4}");
-        return [rank.ToString(CultureInfo.InvariantCulture), t.Name, Cell(RankingMetric.Accuracy), Cell(RankingMetric.LogLoss), Cell(RankingMetric.MacroF1),
-            F($"{t.CalibrationError.Mean:F4}"), F($"{t.GeneralizationGap.Mean:F4}"), F($"{t.Seconds:F1}")];
+        string marked = t.Rank > 1 && t.TiedWithBest ? $"≈{rank}" : rank.ToString(CultureInfo.InvariantCulture);
+        return [marked, name, t.Get(metric).Format("F3"),
+            .. new[] { RankingMetric.Accuracy, RankingMetric.LogLoss, RankingMetric.MacroF1 }.Where(m => m != metric).Select(m => F($"{t.Get(m).Mean:F3}")),
+            F($"{t.GeneralizationGap.Mean * 100:F1}"), F($"{t.Seconds:F1}")];
     }
 
-    /// <summary>Rows in leaderboard order with their ranks (0 for unranked trials).</summary>
+    /// <summary>Rows in leaderboard order with their ranks (0 for unranked trials). Trials of a comparison still
+    /// running have no rank yet, so the live leaderboard shows no ≈ marks.</summary>
     private static IEnumerable<string[]> Rows(IEnumerable<TrialResult> trials, RankingMetric metric) =>
         Ordered(trials, metric).Select((t, i) => Row(t, i + 1, metric));
 
     private static string TrialLine(TrialResult t, int? maxTrials, RankingMetric metric) => t.Status == TrialStatus.Completed
         ? F($"trial {t.Index}{(maxTrials is int m ? $"/{m}" : "")}  {t.Name}: validation {MetricName(metric)} {t.Score.Format()}  ({t.Seconds:F1} s)")
         : F($"trial {t.Index}{(maxTrials is int n ? $"/{n}" : "")}  {t.Name}: {(t.Status == TrialStatus.Failed ? $"failed ({t.Error})" : t.Status == TrialStatus.Cancelled ? "cancelled" : "interrupted by the time budget")}  ({t.Seconds:F1} s)");
+
+    /// <summary>For each configuration with max-norm whose model's weights never reach the bound: a note saying so,
+    /// and naming the configuration without max-norm it then matches run for run.</summary>
+    private static IEnumerable<string> MaxNormNotes(ComparisonResult result)
+    {
+        foreach (var t in result.Leaderboard)
+        {
+            if (t.Spec?.Training.MaxNorm is not float c || t.Model is null)
+            {
+                continue;
+            }
+
+            double largest = WeightNorms.LargestIncomingNorm(t.Model.Network);
+            if (largest >= c * 0.999)
+            {
+                continue;
+            }
+
+            var twin = result.Leaderboard.FirstOrDefault(o => o != t && o.Spec is { } s && s.Training.MaxNorm is null && SameButMaxNorm(s, t.Spec)
+                && o.Runs.Count == t.Runs.Count && o.Runs.Zip(t.Runs).All(p => p.First.Validation.LogLoss == p.Second.Validation.LogLoss));
+            yield return F($"note: '{t.Name}': max-norm {c} never bound in its best run (largest incoming-weight norm {largest:F2} < {c})") +
+                (twin is null ? "; it acts only when weights grow that large (a higher learning rate or a smaller bound)." : $", so it trained exactly like '{twin.Name}' (identical on every run).");
+        }
+    }
+
+    private static bool SameButMaxNorm(ModelSpec a, ModelSpec b)
+    {
+        var x = a.Clone();
+        var y = b.Clone();
+        x.Name = y.Name = null;
+        x.Training.MaxNorm = y.Training.MaxNorm = null;
+        return x.ToJson() == y.ToJson();
+    }
+
+    private static void ValidateProtocol(ComparisonOptions o)
+    {
+        if (o.Validation == ValidationMethod.KFold && o.Folds < 2)
+        {
+            throw new UsageException($"--folds must be at least 2, got {o.Folds}.");
+        }
+
+        if (o.Repeats < 1)
+        {
+            throw new UsageException($"--repeats must be at least 1, got {o.Repeats}.");
+        }
+
+        if (o.Validation == ValidationMethod.Holdout && !(o.HoldoutFraction > 0 && o.HoldoutFraction < 1))
+        {
+            throw new UsageException(F($"--holdout must lie strictly between 0 and 1, got {o.HoldoutFraction}."));
+        }
+
+        if (o.Seeds < 1)
+        {
+            throw new UsageException($"--seeds must be at least 1, got {o.Seeds}.");
+        }
+
+        if (o.MaxTrials is < 1)
+        {
+            throw new UsageException($"--trials must be at least 1, got {o.MaxTrials}.");
+        }
+
+        o.Validate();
+    }
 
     private static string LeaderboardCsv(ComparisonResult result)
     {
@@ -406,8 +530,9 @@ internal static class CompareCommand
         _ => s.ToString().ToLowerInvariant(),
     };
 
-    private static string Runs(ComparisonOptions o) =>
-        o.Validation == ValidationMethod.KFold ? $"{o.Seeds} seed(s) × {o.Folds} folds" : $"{o.Seeds} seed(s)";
+    private static string Runs(ComparisonOptions o) => o.Validation == ValidationMethod.KFold
+        ? $"{o.RunsPerConfiguration} runs: {o.Seeds} seed(s) × {o.Folds} folds{(o.Repeats > 1 ? $" × {o.Repeats} repeats" : "")}"
+        : $"{o.Seeds} run(s) on a {o.DescribeValidation()}";
 
     public static string MetricName(RankingMetric metric) => metric switch
     {

@@ -10,9 +10,9 @@ internal static class EvaluateCommand
 {
     public static Command Create(CliContext context)
     {
-        var command = new Command("evaluate", "Score an ONNX model written by this tool on a labelled file: accuracy, log-loss, macro-F1, confusion matrix and expected calibration error.");
+        var command = new Command("evaluate", "Score an ONNX model written by this tool on labelled data: accuracy, log-loss, macro-F1, confusion matrix and expected calibration error for a classifier; MSE, RMSE, MAE and R² for a regression model.");
         var modelPath = Arguments.File("model", "The ONNX model (from train or compare).");
-        var dataPath = Arguments.File("data", "Labelled data: a CSV file (with --label) or an IDX image file (with --labels).");
+        var dataPath = Arguments.File("data", "Labelled data: a CSV file (with --label), an IDX image file (with --labels), or a folder with one sub-folder of images per class.");
         var data = new DataOptions();
         var quiet = Options.Flag("--quiet", "Print only the metrics, as plain text.");
         var json = Options.Flag("--json", "Print only one JSON document with the metrics.");
@@ -28,49 +28,46 @@ internal static class EvaluateCommand
             string path = r.GetValue(modelPath)!;
             DataOptions.RequireFile(path, "model file");
             var model = ModelFiles.Load(path);
-            if (model.Task == TaskKind.Regression)
-            {
-                throw new UsageException($"'{path}' is a regression model; evaluate scores classifiers.");
-            }
-
-            var classes = JsonOutput.ClassNames(model);
-            var loaded = data.Load(r, r.GetValue(dataPath)!, classNames: model.ClassNames, classCount: model.ProbabilityWidth);
-            CheckFeatures(model, loaded);
-            var m = Metrics.Evaluate(model, loaded.Data);
+            bool regression = model.Task == TaskKind.Regression;
+            var loaded = regression
+                ? data.Load(r, r.GetValue(dataPath)!, model.InputShape.Length == 3, TrainingSummary.Warner(context), task: TaskKind.Regression)
+                : data.Load(r, r.GetValue(dataPath)!, model.InputShape.Length == 3, TrainingSummary.Warner(context), classNames: model.ClassNames, classCount: model.ProbabilityWidth, task: model.Task);
+            loaded = CheckFeatures(model, loaded);
+            var scores = new ModelScores(model).On(loaded.Data);
 
             display.Info($"{Path.GetFileName(path)} on {loaded.Description}");
-            display.Result(Display.Metrics(m));
-            display.Result(string.Create(CultureInfo.InvariantCulture, $"ECE over {m.ReliabilityBins.Count} equal-width confidence bins. Confusion matrix (rows: true class, columns: predicted):"));
-            var table = new TextTable(["true \\ predicted", .. classes, "F1"]);
-            for (int t = 0; t < m.Classes; t++)
+            display.Result(scores.Text);
+            if (scores.Classification is { } m && !display.Json)
             {
-                double f1 = m.PerClassF1[t];
-                table.Add([classes[t], .. m.ConfusionMatrix[t].Select(v => v.ToString(CultureInfo.InvariantCulture)), double.IsNaN(f1) ? "-" : f1.ToString("F3", CultureInfo.InvariantCulture)]);
-            }
+                var classes = scores.Classes;
+                display.Result(string.Create(CultureInfo.InvariantCulture, $"ECE over {m.ReliabilityBins.Count} equal-width confidence bins. Confusion matrix (rows: true class, columns: predicted):"));
+                var table = new TextTable(["true \\ predicted", .. classes, "F1"]);
+                for (int t = 0; t < m.Classes; t++)
+                {
+                    double f1 = m.PerClassF1[t];
+                    table.Add([classes[t], .. m.ConfusionMatrix[t].Select(v => v.ToString(CultureInfo.InvariantCulture)), double.IsNaN(f1) ? "-" : f1.ToString("F3", CultureInfo.InvariantCulture)]);
+                }
 
-            if (!display.Json)
-            {
                 context.Out.Write(table.ToString());
             }
 
-            display.JsonDocument(new { model = path, data = loaded.Description, metrics = JsonOutput.Metrics(m, classes) });
+            display.JsonDocument(new { model = path, data = loaded.Description, metrics = scores.Json });
             return Program.Success;
         }));
         return command;
     }
 
-    /// <summary>Names a feature-count mismatch before the model's own shape error would.</summary>
-    public static void CheckFeatures(TrainedModel model, LoadedData loaded)
+    /// <summary>Names a feature-count mismatch before the model's own shape error would, and gives the data the
+    /// model's example shape when only the layout differs (flat rows for a model of images, or the reverse).</summary>
+    public static LoadedData CheckFeatures(TrainedModel model, LoadedData loaded)
     {
         int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
         if (loaded.Data.FeatureCount != expected)
         {
-            throw new InvalidDataException($"{loaded.Path} has {loaded.Data.FeatureCount} feature columns but the model expects {expected}; leave out extra columns with --ignore.");
+            throw new InvalidDataException($"{loaded.Path} has {loaded.Data.FeatureCount} features per example but the model expects {expected} ([{string.Join(", ", model.InputShape)}]); leave out extra columns with --ignore" +
+                (model.InputShape.Length == 3 ? ", or give --input-shape to resize images." : "."));
         }
 
-        if (!loaded.Data.SampleShape.SequenceEqual(model.InputShape) && loaded.Data.SampleShape.Length != model.InputShape.Length)
-        {
-            throw new InvalidDataException($"{loaded.Path} holds examples of shape [{string.Join(", ", loaded.Data.SampleShape)}] but the model expects [{string.Join(", ", model.InputShape)}].");
-        }
+        return loaded.Data.SampleShape.SequenceEqual(model.InputShape) ? loaded : loaded with { Data = loaded.Data.Reshape(model.InputShape) };
     }
 }

@@ -7,15 +7,20 @@ using MLNet.Regularization.Training;
 
 namespace MLNet.Regularization.Cli.Commands;
 
-/// <summary><c>mlnet-reg predict</c>: CSV in, CSV of class probabilities out.</summary>
+/// <summary><c>mlnet-reg predict</c>: CSV rows or image files in, CSV of predictions out (ids passed through).</summary>
 internal static class PredictCommand
 {
     public static Command Create(CliContext context)
     {
-        var command = new Command("predict", "Predict classes for the rows of a CSV file: writes a CSV with the predicted class and one probability column per class; with --mc-samples also the Monte Carlo dropout mean, variance and entropy.");
+        var command = new Command("predict", "Predict the rows of a CSV file (or the image files of a folder): writes a CSV with the predicted class and one probability column per class (the predicted value for a regression model), after the --id columns; with --mc-samples also the Monte Carlo dropout mean, variance and entropy.");
         var modelPath = Arguments.File("model", "The ONNX model (from train or compare; for --mc-samples, its Monte Carlo variant from --mc-output).");
-        var inputPath = Arguments.File("input", "CSV file with a header row; every column not listed in --ignore is a feature, in the training order.");
+        var inputPath = Arguments.File("input", "CSV file with a header row (every column not listed in --ignore or --id is a feature, in the training order), or a folder of image files.");
         var data = new DataOptions();
+        var ids = new Option<string[]>("--id")
+        {
+            Description = "CSV columns to copy into the output in front of the predictions, such as an id (comma-separated or repeated); they are not features. For a folder, the file name always comes first.",
+            HelpName = "columns",
+        };
         var output = Options.Text("--output", "The CSV to write (default: standard output).", "file");
         output.Aliases.Add("-o");
         var samples = Options.Int("--mc-samples", "Monte Carlo dropout passes (at least 2): adds mc_predicted, mean_<class>, variance_<class>, entropy and mutual_information columns.");
@@ -24,7 +29,9 @@ internal static class PredictCommand
         command.Add(modelPath);
         command.Add(inputPath);
         command.Add(data.Ignore);
+        command.Add(ids);
         command.Add(data.Separator);
+        command.Add(data.InputShape);
         command.Add(output);
         command.Add(samples);
         command.Add(seed);
@@ -42,32 +49,26 @@ internal static class PredictCommand
 
             Options.RequireFolder(outputPath, "--output");
             DataOptions.RequireFile(path, "model file");
-            DataOptions.RequireFile(input, "input file");
-            var model = ModelFiles.Load(path);
-            if (model.Task == TaskKind.Regression)
+            if (!Directory.Exists(input))
             {
-                throw new UsageException($"'{path}' is a regression model; predict writes class probabilities.");
+                DataOptions.RequireFile(input, "input file");
             }
 
+            var model = ModelFiles.Load(path);
             if (mc is not null && !model.Network.Layers.Any(l => l.IsStochastic))
             {
                 throw new UsageException($"'{path}' has no active dropout layers, so Monte Carlo samples would all agree: export the Monte Carlo variant with 'mlnet-reg train ... --mc-output model.mc.onnx' and predict with that file.");
             }
 
-            // Check the column count from the header first: a label column left in would otherwise fail as "not a number".
-            var csvOptions = data.CsvOptions(r);
-            int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
-            var header = CsvReader.ReadHeader(input, csvOptions);
-            int given = header.Count(h => !csvOptions.IgnoreColumns.Contains(h));
-            if (given != expected && csvOptions.IgnoreColumns.All(header.Contains))
+            if (mc is not null && model.Task == TaskKind.Regression)
             {
-                throw new InvalidDataException($"{input} has {given} feature columns but the model expects {expected}; leave out extra columns (a label, an id) with --ignore.");
+                throw new UsageException("--mc-samples gives class-probability statistics; it does not apply to a regression model.");
             }
 
-            var (features, rows, _) = CsvReader.ReadFeatures(input, csvOptions);
-
-            var x = new Tensor(features, [rows, .. model.InputShape]);
-            var csv = Write(model, x, mc, r.Given(seed) ?? 0);
+            var (x, rows, passThrough) = Directory.Exists(input)
+                ? ReadImages(input, model, DataOptions.ParseShape(r.GetValue(data.InputShape)))
+                : ReadCsv(input, model, data.CsvOptions(r), Options.List(r.GetValue(ids)));
+            var csv = Write(model, x, mc, r.Given(seed) ?? 0, passThrough);
             if (outputPath is null)
             {
                 context.Out.Write(csv);
@@ -86,16 +87,73 @@ internal static class PredictCommand
         return command;
     }
 
-    private static string Write(TrainedModel model, Tensor x, int? mcSamples, int seed)
+    /// <summary>Columns copied in front of the predictions: their names and one row of cells per example.</summary>
+    private sealed record PassThrough(IReadOnlyList<string> Names, IReadOnlyList<string[]> Rows);
+
+    private static (Tensor X, int Rows, PassThrough PassThrough) ReadCsv(string input, TrainedModel model, CsvOptions csvOptions, string[] ids)
     {
+        // The --id columns are not features; check the column count from the header first: a label column left in
+        // would otherwise fail as "not a number".
+        csvOptions = new CsvOptions { Separator = csvOptions.Separator, IgnoreColumns = [.. csvOptions.IgnoreColumns, .. ids.Except(csvOptions.IgnoreColumns)] };
+        int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
+        var header = CsvReader.ReadHeader(input, csvOptions);
+        foreach (string id in ids.Where(i => !header.Contains(i)))
+        {
+            string? near = Suggestions.Nearest(id, header);
+            throw new UsageException($"--id: {input} has no column '{id}'{(near is null ? "" : $"; did you mean '{near}'?")}");
+        }
+
+        int given = header.Count(h => !csvOptions.IgnoreColumns.Contains(h));
+        if (given != expected && csvOptions.IgnoreColumns.All(header.Contains))
+        {
+            throw new InvalidDataException($"{input} has {given} feature columns but the model expects {expected}; leave out extra columns (a label, an id) with --ignore, or copy an id to the output with --id.");
+        }
+
+        var (features, rows, _) = CsvReader.ReadFeatures(input, csvOptions);
+        var passThrough = new PassThrough(ids, ids.Length == 0 ? [] : CsvReader.ReadColumns(input, ids, csvOptions));
+        return (new Tensor(features, [rows, .. model.InputShape]), rows, passThrough);
+    }
+
+    private static (Tensor X, int Rows, PassThrough PassThrough) ReadImages(string folder, TrainedModel model, int[]? shape)
+    {
+        shape ??= model.InputShape.Length == 3 ? model.InputShape : null;
+        var (pixels, sampleShape, files) = ImageFolder.LoadUnlabelled(folder, shape);
+        int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
+        if (pixels.Length / files.Length != expected)
+        {
+            throw new InvalidDataException($"the images in '{folder}' have shape [{string.Join(", ", sampleShape)}] but the model expects {expected} values per example: give --input-shape C,H,W to resize them.");
+        }
+
+        return (new Tensor(pixels, [files.Length, .. model.InputShape]), files.Length, new PassThrough(["file"], files.Select(f => new[] { Path.GetFileName(f) }).ToArray()));
+    }
+
+    private static string Write(TrainedModel model, Tensor x, int? mcSamples, int seed, PassThrough passThrough)
+    {
+        int n = x.BatchSize;
+        var csv = new StringBuilder();
+        var header = new List<string>(passThrough.Names);
+        if (model.Task == TaskKind.Regression)
+        {
+            var values = model.PredictValues(x);
+            int width = model.TargetSize;
+            header.AddRange(width == 1 ? ["predicted"] : Enumerable.Range(0, width).Select(t => $"predicted_{t}"));
+            csv.AppendJoin(',', header.Select(Quote)).Append('\n');
+            for (int i = 0; i < n; i++)
+            {
+                var cells = passThrough.Rows.Count > 0 ? passThrough.Rows[i].Select(Quote) : [];
+                csv.AppendJoin(',', cells.Concat(values.AsSpan(i * width, width).ToArray().Select(Number))).Append('\n');
+            }
+
+            return csv.ToString();
+        }
+
         var classes = JsonOutput.ClassNames(model);
-        int k = model.ProbabilityWidth, n = x.BatchSize;
+        int k = model.ProbabilityWidth;
         var p = model.PredictProbabilities(x);
         var mc = mcSamples is int t ? model.PredictWithUncertainty(x, t, seed) : null;
         var mcLabels = mc?.PredictedLabels();
 
-        var csv = new StringBuilder();
-        var header = new List<string> { "predicted" };
+        header.Add("predicted");
         header.AddRange(classes.Select(c => $"p_{c}"));
         if (mc is not null)
         {
@@ -109,6 +167,11 @@ internal static class PredictCommand
         csv.AppendJoin(',', header.Select(Quote)).Append('\n');
         for (int i = 0; i < n; i++)
         {
+            foreach (string cell in passThrough.Rows.Count > 0 ? passThrough.Rows[i] : [])
+            {
+                csv.Append(Quote(cell)).Append(',');
+            }
+
             var row = p.AsSpan(i * k, k);
             csv.Append(Quote(classes[Metrics.PredictedClasses(row, k)[0]]));
             foreach (float v in row)

@@ -27,7 +27,7 @@ internal static class TrainCommand
         var spec = new SpecOptions(regularizers: true);
         var test = Options.Text("--test", "A labelled test file in the same format, scored after training.", "file");
         var testLabels = Options.Text("--test-labels", "IDX: the label file of --test.", "file");
-        var validation = Options.Double("--validation", "Fraction of the training data held out (stratified) for validation and early stopping (default 0).");
+        var validation = Options.Double("--validation", "Fraction of the training data held out (stratified) for validation and early stopping (default 0.1; 0 trains on everything for the full --epochs).");
         var output = Options.Text("--output", "The ONNX model to write (default model.onnx).", "file");
         output.Aliases.Add("-o");
         var monteCarlo = Options.Text("--mc-output", "Also write the Monte Carlo variant (dropout active at inference), for 'predict --mc-samples'.", "file");
@@ -82,12 +82,21 @@ internal static class TrainCommand
                 throw new UsageException($"--validation must be in [0, 1), got {fraction}.");
             }
 
-            var loaded = data.Load(r, r.GetValue(dataPath)!);
+            if (fraction == 0)
+            {
+                modelSpec.Training.EarlyStoppingPatience = spec.PatienceGiven(r)
+                    ? throw new UsageException("--patience watches the validation loss, but --validation 0 holds no validation data out: give --validation a fraction such as 0.1, or leave --patience out.")
+                    : null;
+            }
+
+            var warn = TrainingSummary.Warner(context);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, modelSpec.IsConvolutional, warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, modelSpec.IsConvolutional, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
 
             var (train, held) = fraction > 0 ? DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed) : (loaded.Data, (Dataset?)null);
+            modelSpec.Training.ApplyDataDefaults(train.Count, loaded.Images);
             var options = modelSpec.Training.ToTrainerOptions();
             options.ValidationFraction = 0;
             options.CheckpointPath = checkpointPath;
@@ -112,10 +121,10 @@ internal static class TrainCommand
                 return Program.Cancelled;
             }
 
-            var classes = JsonOutput.ClassNames(model);
-            var trainMetrics = Metrics.Evaluate(model, train);
-            var heldMetrics = held is null ? null : Metrics.Evaluate(model, held);
-            var testMetrics = testData is null ? null : Metrics.Evaluate(model, testData.Data);
+            var scores = new ModelScores(model);
+            var trainMetrics = scores.On(train);
+            var heldMetrics = held is null ? null : scores.On(held);
+            var testMetrics = testData is null ? null : scores.On(testData.Data);
 
             ModelFiles.Save(model, modelPath);
             if (mcPath is not null)
@@ -138,25 +147,27 @@ internal static class TrainCommand
                 modelEpoch = model.History.ModelEpoch,
                 seconds = model.History.TotalSeconds,
                 epochs = model.History.Epochs.Select(JsonOutput.Epoch).ToArray(),
+                warnings = TrainingSummary.Notes(model, options, "--epochs").Where(n => n.Warning).Select(n => n.Text).ToArray(),
                 metrics = new
                 {
-                    train = JsonOutput.Metrics(trainMetrics, classes),
-                    validation = heldMetrics is null ? null : JsonOutput.Metrics(heldMetrics, classes),
-                    test = testMetrics is null ? null : JsonOutput.Metrics(testMetrics, classes),
+                    train = trainMetrics.Json,
+                    validation = heldMetrics?.Json,
+                    test = testMetrics?.Json,
                 },
             };
             AtomicFile.WriteAllText(historyPath, JsonOutput.Serialize(document));
             File.Delete(checkpointPath); // the run is complete: nothing left to resume
 
-            display.Result($"train       {Display.Metrics(trainMetrics)}");
+            TrainingSummary.Show(display, context, model, options, "--epochs");
+            display.Result($"train       {trainMetrics.Text}");
             if (heldMetrics is not null)
             {
-                display.Result($"validation  {Display.Metrics(heldMetrics)}");
+                display.Result($"validation  {heldMetrics.Text}");
             }
 
             if (testMetrics is not null)
             {
-                display.Result($"test        {Display.Metrics(testMetrics)}");
+                display.Result($"test        {testMetrics.Text}");
             }
 
             display.Result($"wrote {modelPath}{(mcPath is null ? "" : $", {mcPath}")} and {historyPath}");
@@ -233,7 +244,7 @@ internal static class TrainCommand
             }));
         }
 
-        return new Progress(display.Console)
+        var fitted = new Progress(display.Console)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(p =>
             {
@@ -248,6 +259,9 @@ internal static class TrainCommand
                 task.Value = epochs;
                 return model;
             });
+
+        TrainingSummary.EpochLines(display, fitted.History, epochs);
+        return fitted;
     }
 }
 

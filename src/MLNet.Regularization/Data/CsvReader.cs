@@ -103,6 +103,28 @@ public static class CsvReader
         return (values.ToArray(), table.RowCount, features.Select(c => table.Header[c]).ToArray());
     }
 
+    /// <summary>The cells of some columns as text, row by row (for identifiers that prediction passes through).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="columns">Header names of the columns to read.</param>
+    /// <param name="options">Only the separator is used.</param>
+    /// <returns>One array per data row, with the cells in the order of <paramref name="columns"/>.</returns>
+    /// <exception cref="ArgumentException">A column is not in the header.</exception>
+    public static IReadOnlyList<string[]> ReadColumns(string path, IReadOnlyList<string> columns, CsvOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        options ??= new CsvOptions();
+        options.Validate();
+        using var table = CsvTable.Open(path, options.Separator);
+        int[] indices = columns.Select(c => table.IndexOf(c, nameof(columns), "column to pass through")).ToArray();
+        var rows = new List<string[]>();
+        while (table.NextRow() is { } row)
+        {
+            rows.Add(indices.Select(i => row.Cells[i]).ToArray());
+        }
+
+        return rows;
+    }
+
     /// <summary>The column names of the header row, in file order.</summary>
     /// <param name="path">The file.</param>
     /// <param name="options">Only the separator is used.</param>

@@ -12,8 +12,16 @@ public enum NormalizationKind
     /// <summary>Map the training minimum to 0 and the training maximum to 1.</summary>
     MinMax,
 
-    /// <summary>Map the training mean to 0 and one (population) standard deviation to 1.</summary>
+    /// <summary>Map the training mean to 0 and one (population) standard deviation to 1, feature by feature. A
+    /// deviation is floored at 1/<see cref="Normalizer.MaxStandardScore"/> of the feature's training range, so a
+    /// feature that is almost constant (an image's border pixel, a rare flag) is not multiplied by a huge factor.</summary>
     Standard,
+
+    /// <summary>One mean and one standard deviation per channel of <c>[C, H, W]</c> examples, shared by all of the
+    /// channel's pixels; examples of any other shape count as one channel (one global mean and deviation). The
+    /// natural choice for images, whose pixels share one scale: per-pixel statistics would blow up the border
+    /// pixels that are almost always 0.</summary>
+    PerChannel,
 }
 
 /// <summary>
@@ -25,10 +33,17 @@ public enum NormalizationKind
 /// The subtract-then-multiply form is deliberate: the ONNX exporter writes it as a <c>Sub</c> node and a
 /// <c>Mul</c> node in front of the network, so an exported model takes raw features. A feature that is
 /// constant on the training set gets scale 1 (it maps to 0 on the training set) instead of a division by zero.
-/// Instances are immutable and safe to share between threads.
+/// <see cref="NormalizationKind.PerChannel"/> is stored the same way, its channel's offset and scale repeated for
+/// every pixel. Instances are immutable and safe to share between threads.
 /// </remarks>
 public sealed class Normalizer
 {
+    /// <summary>The largest magnitude <see cref="NormalizationKind.Standard"/> gives a training value: each feature's
+    /// deviation is floored at its range / 10. Typical features are not touched (a normal sample's range is about
+    /// 6 to 9 deviations, a uniform one's 3.5); only almost-constant ones are, whose rare values would otherwise be
+    /// scaled to tens or hundreds.</summary>
+    public const float MaxStandardScore = 10f;
+
     private readonly float[] _offset;
     private readonly float[] _scale;
 
@@ -53,7 +68,7 @@ public sealed class Normalizer
 
     /// <summary>Fits the parameters of <paramref name="kind"/> on <paramref name="train"/> (never on test data:
     /// its statistics would leak into the model).</summary>
-    /// <param name="kind">None, MinMax or Standard.</param>
+    /// <param name="kind">None, MinMax, Standard or PerChannel.</param>
     /// <param name="train">The training set.</param>
     public static Normalizer Fit(NormalizationKind kind, Dataset train)
     {
@@ -92,11 +107,18 @@ public sealed class Normalizer
                 // does not swamp the variance as it can in the one-pass sum-of-squares formula.
                 var mean = new double[d];
                 var squares = new double[d];
+                var low = new float[d];
+                var high = new float[d];
+                low.AsSpan().Fill(float.PositiveInfinity);
+                high.AsSpan().Fill(float.NegativeInfinity);
                 for (int r = 0; r < n; r++)
                 {
                     for (int j = 0; j < d; j++)
                     {
-                        mean[j] += x[(r * d) + j];
+                        float v = x[(r * d) + j];
+                        mean[j] += v;
+                        low[j] = Math.Min(low[j], v);
+                        high[j] = Math.Max(high[j], v);
                     }
                 }
 
@@ -117,13 +139,51 @@ public sealed class Normalizer
                 for (int j = 0; j < d; j++)
                 {
                     offset[j] = (float)mean[j];
-                    scale[j] = Reciprocal(Math.Sqrt(squares[j] / n));
+                    double floor = ((double)high[j] - low[j]) / MaxStandardScore;
+                    scale[j] = Reciprocal(Math.Max(Math.Sqrt(squares[j] / n), floor));
                 }
 
+                break;
+
+            case NormalizationKind.PerChannel:
+                FitPerChannel(x, n, train.SampleShape, offset, scale);
                 break;
         }
 
         return new Normalizer(kind, offset, scale);
+    }
+
+    /// <summary>Per-channel mean and population deviation over every example and pixel, in double, written out
+    /// once per pixel.</summary>
+    private static void FitPerChannel(ReadOnlySpan<float> x, int n, int[] sampleShape, float[] offset, float[] scale)
+    {
+        int d = offset.Length;
+        int channels = sampleShape.Length == 3 ? sampleShape[0] : 1;
+        int plane = d / channels;
+        for (int c = 0; c < channels; c++)
+        {
+            double sum = 0;
+            for (int r = 0; r < n; r++)
+            {
+                foreach (float v in x.Slice((r * d) + (c * plane), plane))
+                {
+                    sum += v;
+                }
+            }
+
+            double mean = sum / ((double)n * plane), squares = 0;
+            for (int r = 0; r < n; r++)
+            {
+                foreach (float v in x.Slice((r * d) + (c * plane), plane))
+                {
+                    squares += (v - mean) * (v - mean);
+                }
+            }
+
+            float channelScale = Reciprocal(Math.Sqrt(squares / ((double)n * plane)));
+            offset.AsSpan(c * plane, plane).Fill((float)mean);
+            scale.AsSpan(c * plane, plane).Fill(channelScale);
+        }
     }
 
     /// <summary>Rebuilds a normalizer from stored parameters (for example when importing a saved model).</summary>

@@ -91,9 +91,7 @@ public sealed class Comparison
 
         var o = _options;
         var clock = new ComparisonClock(o.TimeProvider);
-        var splits = o.Validation == ValidationMethod.KFold
-            ? DataSplit.StratifiedKFold(data, o.Folds, o.Seed)
-            : [DataSplit.StratifiedSplit(data, o.HoldoutFraction, o.Seed)];
+        var splits = Splits(data, o);
         int runs = o.Seeds * splits.Count;
         int? maxTrials = configurations is IReadOnlyCollection<ComparisonConfiguration> list
             ? Math.Min(list.Count, o.MaxTrials ?? int.MaxValue)
@@ -151,11 +149,34 @@ public sealed class Comparison
         return new ComparisonResult(o.Clone(), trials, cancelled, outOfBudget, clock.Elapsed, splits[0].Train.Count, splits[0].Validation.Count);
     }
 
+    /// <summary>The holdout split, or every fold of every k-fold repeat (repeat r shuffled with seed + r), in the
+    /// order the runs use them.</summary>
+    private static List<Split> Splits(Dataset data, ComparisonOptions o)
+    {
+        if (o.Validation != ValidationMethod.KFold)
+        {
+            var (train, validation) = DataSplit.StratifiedSplit(data, o.HoldoutFraction, o.Seed);
+            return [new Split(train, validation, 0, 0)];
+        }
+
+        var splits = new List<Split>();
+        for (int repeat = 0; repeat < o.Repeats; repeat++)
+        {
+            var folds = DataSplit.StratifiedKFold(data, o.Folds, o.Seed + repeat);
+            splits.AddRange(folds.Select((f, i) => new Split(f.Train, f.Validation, repeat, i)));
+        }
+
+        return splits;
+    }
+
+    /// <summary>One training/validation split of the protocol.</summary>
+    private sealed record Split(Dataset Train, Dataset Validation, int Repeat, int Fold);
+
     private TrialResult RunTrial(
         int index,
         int? maxTrials,
         ComparisonConfiguration configuration,
-        IReadOnlyList<(Dataset Train, Dataset Validation)> splits,
+        IReadOnlyList<Split> splits,
         int runs,
         IProgress<ComparisonProgress>? progress,
         ComparisonClock clock,
@@ -173,9 +194,9 @@ public sealed class Comparison
         bool higher = ComparisonOptions.HigherIsBetter(o.Metric);
         TrialStatus Interrupted() => userToken.IsCancellationRequested ? TrialStatus.Cancelled : TrialStatus.OutOfBudget;
 
-        for (int repeat = 0; repeat < o.Seeds; repeat++)
+        for (int seed = o.Seed; seed < o.Seed + o.Seeds; seed++)
         {
-            for (int fold = 0; fold < splits.Count; fold++)
+            foreach (var split in splits)
             {
                 if (stop.IsCancellationRequested)
                 {
@@ -183,15 +204,19 @@ public sealed class Comparison
                 }
 
                 int run = results.Count + 1;
-                var (train, validation) = splits[fold];
+                var (train, validation) = (split.Train, split.Validation);
                 var runClock = Stopwatch.StartNew();
-                var trainer = new Trainer(configuration.OptionsForRun(o.Seed + repeat));
+                var runOptions = configuration.OptionsForRun(seed);
+                var trainer = new Trainer(runOptions);
                 var epochProgress = progress is null ? null : new EpochForwarder(r =>
                     progress.Report(new ComparisonProgress(ComparisonProgressKind.Epoch, index, maxTrials, configuration.Name, run, runs, epochs, r, null, clock.Elapsed)));
                 TrainedModel model;
                 try
                 {
-                    model = trainer.Fit(configuration.CreateNetwork(train), train, validation, epochProgress, stop);
+                    // With its own validation fraction, the trainer holds the early-stopping rows out of this
+                    // training split, so the epoch is not chosen on the rows the configuration is ranked on.
+                    var earlyStopping = runOptions.ValidationFraction > 0 ? null : validation;
+                    model = trainer.Fit(configuration.CreateNetwork(train), train, earlyStopping, epochProgress, stop);
                 }
                 catch (InvalidOperationException e)
                 {
@@ -209,7 +234,7 @@ public sealed class Comparison
 
                 var metrics = Metrics.Evaluate(model, validation);
                 var (trainLoss, trainAccuracy) = model.Evaluate(train);
-                var result = new RunResult(o.Seed + repeat, fold, metrics, trainAccuracy, trainLoss, model.History, runClock.Elapsed.TotalSeconds);
+                var result = new RunResult(seed, split.Fold, metrics, trainAccuracy, trainLoss, model.History, runClock.Elapsed.TotalSeconds) { Repeat = split.Repeat };
                 results.Add(result);
                 double score = metrics.Get(o.Metric);
                 if (bestRun is null || (higher ? score > bestRun.Validation.Get(o.Metric) : score < bestRun.Validation.Get(o.Metric)))

@@ -18,8 +18,9 @@ public sealed class ComparisonConfiguration
     /// <param name="network">Makes a fresh unbuilt network whose output fits the data (for example
     /// <c>() =&gt; Network.Sequential(new Dense(128), new ReLU(), new Dropout(0.5f), new Dense(10))</c>).</param>
     /// <param name="options">Training settings. The comparison trains a copy whose <see cref="TrainerOptions.Seed"/>
-    /// it sets per repeat and whose <see cref="TrainerOptions.ValidationFraction"/> it sets to 0 (it passes its own
-    /// validation data); everything else is used as given.</param>
+    /// it sets per repeat. With early stopping and a <see cref="TrainerOptions.ValidationFraction"/>, that fraction of
+    /// each training split is held out to choose the epoch; otherwise the fraction is set to 0 and early stopping (if
+    /// any) watches the comparison's validation split. Everything else is used as given.</param>
     public ComparisonConfiguration(string name, Func<Network> network, TrainerOptions options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
@@ -71,12 +72,17 @@ public sealed class ComparisonConfiguration
     internal Network CreateNetwork(Dataset data) =>
         _network(data) ?? throw new InvalidOperationException($"configuration '{Name}': the network factory returned null.");
 
-    /// <summary>The training settings for one run: the given ones with this seed and no internal validation split.</summary>
+    /// <summary>The training settings for one run: the given ones with this seed, and an internal validation split
+    /// only for early stopping.</summary>
     internal TrainerOptions OptionsForRun(int seed)
     {
         var o = _options.Clone();
         o.Seed = seed;
-        o.ValidationFraction = 0;
+        if (o.EarlyStoppingPatience is null)
+        {
+            o.ValidationFraction = 0;
+        }
+
         return o;
     }
 

@@ -8,8 +8,9 @@ public enum ValidationMethod
     /// <summary>One stratified split: <see cref="ComparisonOptions.HoldoutFraction"/> of the data validates.</summary>
     Holdout,
 
-    /// <summary>Stratified k-fold cross-validation with <see cref="ComparisonOptions.Folds"/> folds: every
-    /// configuration trains k times, and every example validates once.</summary>
+    /// <summary>Stratified k-fold cross-validation with <see cref="ComparisonOptions.Folds"/> folds, repeated
+    /// <see cref="ComparisonOptions.Repeats"/> times with fresh folds: every configuration trains k times per
+    /// repeat, and every example validates once per repeat.</summary>
     KFold,
 }
 
@@ -29,6 +30,10 @@ public sealed class ComparisonOptions
 
     /// <summary>Number of folds with <see cref="ValidationMethod.KFold"/> (default 5).</summary>
     public int Folds { get; set; } = 5;
+
+    /// <summary>With <see cref="ValidationMethod.KFold"/>: how many times the k-fold split is drawn anew (repeat r
+    /// shuffles with seed <see cref="Seed"/> + r), so that a score is not the luck of one partition (default 1).</summary>
+    public int Repeats { get; set; } = 1;
 
     /// <summary>How many times each configuration is trained with a different seed, so the leaderboard shows
     /// mean ± standard deviation (default 1). Repeat r trains with seed <see cref="Seed"/> + r; the split is the same
@@ -76,6 +81,16 @@ public sealed class ComparisonOptions
             throw new ArgumentOutOfRangeException(nameof(Folds), Folds, "k-fold cross-validation needs at least 2 folds.");
         }
 
+        if (Repeats < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Repeats), Repeats, "the number of k-fold repeats must be at least 1.");
+        }
+
+        if (Validation == ValidationMethod.Holdout && Repeats != 1)
+        {
+            throw new ArgumentException("repeats apply to k-fold cross-validation; a holdout comparison uses Seeds to repeat training.", nameof(Repeats));
+        }
+
         if (Seeds < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(Seeds), Seeds, "the number of seeds must be at least 1.");
@@ -95,10 +110,34 @@ public sealed class ComparisonOptions
     /// <summary>A copy.</summary>
     public ComparisonOptions Clone() => (ComparisonOptions)MemberwiseClone();
 
-    /// <summary>The validation scheme in words, such as <c>holdout 20%</c> or <c>5-fold cross-validation</c>.</summary>
+    /// <summary>The validation scheme in words, such as <c>holdout 20%</c>, <c>5-fold cross-validation</c> or
+    /// <c>5-fold cross-validation repeated 2 times</c>.</summary>
     public string DescribeValidation() => Validation == ValidationMethod.KFold
-        ? $"{Folds}-fold cross-validation"
+        ? $"{Folds}-fold cross-validation{(Repeats > 1 ? $" repeated {Repeats} times" : "")}"
         : FormattableString.Invariant($"holdout {HoldoutFraction:P0}").Replace(" %", "%", StringComparison.Ordinal);
+
+    /// <summary>Training runs per configuration: seeds × folds × repeats (seeds for a holdout).</summary>
+    public int RunsPerConfiguration => Validation == ValidationMethod.KFold ? Seeds * Folds * Repeats : Seeds;
+
+    /// <summary>Up to this many examples, <see cref="ForData"/> cross-validates with repeated k-fold.</summary>
+    public const int RepeatedKFoldLimit = 2_000;
+
+    /// <summary>Up to this many examples, <see cref="ForData"/> cross-validates with k-fold.</summary>
+    public const int KFoldLimit = 10_000;
+
+    /// <summary>
+    /// The validation protocol that suits a data size, as <c>mlnet-reg compare</c> chooses it: up to
+    /// <see cref="RepeatedKFoldLimit"/> examples stratified 5-fold cross-validation repeated twice (10 runs per
+    /// configuration: with little data one holdout split is mostly noise), up to <see cref="KFoldLimit"/> 5-fold
+    /// once, beyond that a stratified 20% holdout (big enough to measure on, and one run per configuration).
+    /// </summary>
+    /// <param name="examples">Labelled examples the comparison splits.</param>
+    public static ComparisonOptions ForData(int examples) => examples switch
+    {
+        <= RepeatedKFoldLimit => new ComparisonOptions { Validation = ValidationMethod.KFold, Folds = 5, Repeats = 2 },
+        <= KFoldLimit => new ComparisonOptions { Validation = ValidationMethod.KFold, Folds = 5 },
+        _ => new ComparisonOptions { Validation = ValidationMethod.Holdout, HoldoutFraction = 0.2 },
+    };
 
     /// <summary>True when higher values of <paramref name="metric"/> are better.</summary>
     /// <param name="metric">The metric.</param>

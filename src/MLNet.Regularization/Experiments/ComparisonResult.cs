@@ -24,6 +24,9 @@ public enum TrialStatus
 /// <param name="StdDev">The sample standard deviation.</param>
 public readonly record struct MetricSummary(double Mean, double StdDev)
 {
+    /// <summary>How many values were summarized (0 when unknown).</summary>
+    public int Count { get; init; }
+
     /// <summary>Summarizes values (NaN for none).</summary>
     /// <param name="values">The values.</param>
     public static MetricSummary Of(IReadOnlyCollection<double> values)
@@ -37,17 +40,19 @@ public readonly record struct MetricSummary(double Mean, double StdDev)
         double mean = values.Average();
         if (values.Min() == values.Max())
         {
-            return new MetricSummary(values.First(), 0); // exactly, without the rounding noise of the formula
+            return new MetricSummary(values.First(), 0) { Count = values.Count }; // exactly, without the rounding noise of the formula
         }
 
         double ss = values.Sum(v => (v - mean) * (v - mean));
-        return new MetricSummary(mean, values.Count < 2 ? 0 : Math.Sqrt(ss / (values.Count - 1)));
+        return new MetricSummary(mean, values.Count < 2 ? 0 : Math.Sqrt(ss / (values.Count - 1))) { Count = values.Count };
     }
 
-    /// <summary>"mean ± std" with the given format, such as <c>0.8512 ± 0.0041</c>.</summary>
+    /// <summary>"mean ± std" with the given format, such as <c>0.8512 ± 0.0041</c>; the mean alone for a single
+    /// value, whose spread is unknown rather than 0.</summary>
     /// <param name="format">A numeric format string (default F4).</param>
-    public string Format(string format = "F4") =>
-        $"{Mean.ToString(format, System.Globalization.CultureInfo.InvariantCulture)} ± {StdDev.ToString(format, System.Globalization.CultureInfo.InvariantCulture)}";
+    public string Format(string format = "F4") => Count == 1
+        ? Mean.ToString(format, System.Globalization.CultureInfo.InvariantCulture)
+        : $"{Mean.ToString(format, System.Globalization.CultureInfo.InvariantCulture)} ± {StdDev.ToString(format, System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
 /// <summary>One training run of a trial: one seed on one split.</summary>
@@ -61,6 +66,9 @@ public readonly record struct MetricSummary(double Mean, double StdDev)
 /// <param name="Seconds">Wall-clock seconds of the run, training and scoring.</param>
 public sealed record RunResult(int Seed, int Fold, ClassificationMetrics Validation, double TrainAccuracy, double TrainLoss, TrainingHistory History, double Seconds)
 {
+    /// <summary>Zero-based k-fold repeat (0 for holdout).</summary>
+    public int Repeat { get; init; }
+
     /// <summary>Train accuracy minus validation accuracy.</summary>
     public double GeneralizationGap => TrainAccuracy - Validation.Accuracy;
 }
@@ -145,6 +153,14 @@ public sealed class TrialResult
     /// <summary>The ranking metric's summary.</summary>
     public MetricSummary Score { get; }
 
+    /// <summary>How this completed trial's score differs from the leader's, and whether by more than the noise of
+    /// the protocol (see <see cref="ScoreDifference"/>); null for the leader, for trials not ranked, and when the
+    /// noise cannot be estimated (one run ranked by log-loss or macro-F1).</summary>
+    public ScoreDifference? VersusBest { get; internal set; }
+
+    /// <summary>True when this completed trial is the leader or within noise of it.</summary>
+    public bool TiedWithBest => Rank == 1 || VersusBest is { WithinNoise: true };
+
     /// <summary>The summary of any ranking metric.</summary>
     /// <param name="metric">The metric.</param>
     public MetricSummary Get(RankingMetric metric) => metric switch
@@ -189,6 +205,7 @@ public sealed class ComparisonResult
         for (int i = 0; i < ranked.Count; i++)
         {
             ranked[i].Rank = i + 1;
+            ranked[i].VersusBest = i == 0 ? null : ScoreDifference.Between(ranked[0], ranked[i], options, trainCount, validationCount);
         }
 
         Leaderboard = ranked;

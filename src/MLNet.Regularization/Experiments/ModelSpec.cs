@@ -357,22 +357,46 @@ public sealed class ModelSpec
 }
 
 /// <summary>The training half of a <see cref="ModelSpec"/>: what becomes <see cref="TrainerOptions"/>.</summary>
+/// <remarks>
+/// The defaults are meant to converge on a user's own data without tuning, after scikit-learn's MLPClassifier
+/// (at most 200 epochs, stop after 10 without improvement, 10% held out): up to <see cref="Epochs"/> 200 epochs,
+/// early stopping on a stratified 10% of the training data with patience 10, and the weights of the best epoch
+/// kept. Two settings depend on the data when a spec leaves them out, and <see cref="ApplyDataDefaults"/> fills
+/// them in: the batch size (<see cref="BatchSizeFor"/>) and the normalization (per channel for images, per
+/// feature otherwise).
+/// </remarks>
 public sealed class TrainingSpec
 {
+    /// <summary>The batch size of a spec that sets none and is not adapted to data.</summary>
+    public const int DefaultBatchSize = 128;
+
+    private int? _batchSize;
+    private string? _normalization;
+
     /// <summary>The optimizers a spec may name.</summary>
     public static IReadOnlyList<string> Optimizers { get; } = ["adam", "adamw", "sgd"];
 
     /// <summary>The learning-rate schedules a spec may name.</summary>
     public static IReadOnlyList<string> Schedules { get; } = ["constant", "cosine"];
 
-    /// <summary>The feature normalizations a spec may name.</summary>
-    public static IReadOnlyList<string> Normalizations { get; } = ["none", "minmax", "standard"];
+    /// <summary>The feature normalizations a spec may name: none, minmax, standard (per feature) and channel (one
+    /// mean and deviation per image channel; one for all features of flat data).</summary>
+    public static IReadOnlyList<string> Normalizations { get; } = ["none", "minmax", "standard", "channel"];
 
-    /// <summary>Passes over the training data (default 10).</summary>
-    public int Epochs { get; set; } = 10;
+    /// <summary>The most passes over the training data (default 200); early stopping usually ends training sooner.</summary>
+    public int Epochs { get; set; } = 200;
 
-    /// <summary>Largest mini-batch (default 128).</summary>
-    public int BatchSize { get; set; } = 128;
+    /// <summary>Largest mini-batch. When a spec does not set it, <see cref="ApplyDataDefaults"/> scales it to the
+    /// data (<see cref="BatchSizeFor"/>); until then it reads <see cref="DefaultBatchSize"/>.</summary>
+    public int BatchSize
+    {
+        get => _batchSize ?? DefaultBatchSize;
+        set => _batchSize = value;
+    }
+
+    /// <summary>True when <see cref="BatchSize"/> was set (by code or by a spec file) rather than left to the data.</summary>
+    [JsonIgnore]
+    public bool IsBatchSizeSet => _batchSize is not null;
 
     /// <summary>Seed of initialization, shuffling and masks (default 1).</summary>
     public int Seed { get; set; } = 1;
@@ -398,34 +422,73 @@ public sealed class TrainingSpec
     /// <summary>constant (default) or cosine (decay to 0 over the epochs).</summary>
     public string Schedule { get; set; } = "constant";
 
-    /// <summary>Feature normalization fitted on the training data: none, minmax or standard (default — raw CSV
-    /// columns rarely share a scale).</summary>
-    public string Normalization { get; set; } = "standard";
+    /// <summary>Feature normalization fitted on the training data: none, minmax, standard or channel. When a spec
+    /// does not set it, <see cref="ApplyDataDefaults"/> picks channel for images and standard otherwise; until then
+    /// it reads standard (raw CSV columns rarely share a scale).</summary>
+    public string Normalization
+    {
+        get => _normalization ?? "standard";
+        set => _normalization = value;
+    }
 
-    /// <summary>Early-stopping patience in epochs, or null (default) for none; needs validation data.</summary>
-    public int? EarlyStoppingPatience { get; set; }
+    /// <summary>True when <see cref="Normalization"/> was set (by code or by a spec file) rather than left to the data.</summary>
+    [JsonIgnore]
+    public bool IsNormalizationSet => _normalization is not null;
 
-    /// <summary>Fraction of the training data held out for validation during <c>train</c> (default 0). The
-    /// comparison uses its own holdout or folds and ignores this.</summary>
-    public double ValidationFraction { get; set; }
+    /// <summary>Early-stopping patience in epochs (default 10), or null for none: training stops after this many
+    /// epochs without a lower validation loss and keeps the best epoch's weights. Needs validation data.</summary>
+    public int? EarlyStoppingPatience { get; set; } = 10;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    /// <summary>The smallest decrease of the validation loss that counts as an improvement for early stopping
+    /// (default 0.0001, scikit-learn's <c>tol</c>): without it a loss that creeps down by millionths on a few perfectly
+    /// classified validation rows would keep training running to the epoch limit.</summary>
+    public float EarlyStoppingMinDelta { get; set; } = 1e-4f;
+
+    /// <summary>Fraction of the training data held out (stratified) for validation and early stopping (default 0.1;
+    /// 0 for none). A comparison holds it out of each of its training splits, so that the epoch is never chosen on
+    /// the data a configuration is ranked on.</summary>
+    public double ValidationFraction { get; set; } = 0.1;
+
+    /// <summary>The batch size for data the spec does not give one for: a power of two near a 32nd of the training
+    /// examples, between 16 and 128, so that small data still gets a few dozen steps per epoch (133 rows: 16,
+    /// 1,200 rows: 32, 5,000 rows: 128).</summary>
+    /// <param name="trainingExamples">Examples the network trains on.</param>
+    public static int BatchSizeFor(int trainingExamples)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(trainingExamples);
+        int power = (int)Math.Round(Math.Log2(trainingExamples / 32.0));
+        return Math.Clamp(1 << Math.Clamp(power, 0, 7), 16, DefaultBatchSize);
+    }
+
+    /// <summary>Fills in what this spec leaves to the data: <see cref="BatchSize"/> from <see cref="BatchSizeFor"/>
+    /// and <see cref="Normalization"/> (channel for images, standard otherwise). Settings the spec sets stay.</summary>
+    /// <param name="trainingExamples">Examples the network trains on.</param>
+    /// <param name="images">True for images (IDX files, image folders, <c>[C, H, W]</c> examples).</param>
+    public void ApplyDataDefaults(int trainingExamples, bool images)
+    {
+        _batchSize ??= BatchSizeFor(trainingExamples);
+        _normalization ??= images ? "channel" : "standard";
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting; its
+    /// <see cref="ArgumentException.ParamName"/> is the setting's JSON name (such as <c>batchSize</c>).</summary>
     public void Validate()
     {
-        Require(Epochs >= 1, $"'epochs' must be at least 1, got {Epochs}.");
-        Require(BatchSize >= 1, $"'batchSize' must be at least 1, got {BatchSize}.");
-        Require(Optimizers.Contains(Optimizer ?? ""), $"unknown optimizer '{Optimizer}'; use one of {string.Join(", ", Optimizers)}.");
-        Require(LearningRate > 0 && float.IsFinite(LearningRate), Invariant($"'learningRate' must be a positive number, got {LearningRate}."));
-        Require(WeightDecay >= 0 && float.IsFinite(WeightDecay), Invariant($"'weightDecay' must be non-negative, got {WeightDecay}."));
-        Require(WeightDecay == 0 || Optimizer == "adamw", "'weightDecay' is AdamW's decoupled decay: set \"optimizer\": \"adamw\", or use 'l2' for the coupled penalty.");
-        Require(Momentum >= 0 && Momentum < 1, Invariant($"'momentum' must be in [0, 1), got {Momentum}."));
-        Require(Momentum == 0 || Optimizer == "sgd", "'momentum' applies to optimizer 'sgd' only.");
-        Require(L2 >= 0 && float.IsFinite(L2), Invariant($"'l2' must be non-negative, got {L2}."));
-        Require(MaxNorm is null || (MaxNorm > 0 && float.IsFinite(MaxNorm.Value)), Invariant($"'maxNorm' must be positive (or null for none), got {MaxNorm}."));
-        Require(Schedules.Contains(Schedule ?? ""), $"unknown schedule '{Schedule}'; use one of {string.Join(", ", Schedules)}.");
-        Require(Normalizations.Contains(Normalization ?? ""), $"unknown normalization '{Normalization}'; use one of {string.Join(", ", Normalizations)}.");
-        Require(EarlyStoppingPatience is null or >= 1, $"'earlyStoppingPatience' must be at least 1 (or null for none), got {EarlyStoppingPatience}.");
-        Require(ValidationFraction >= 0 && ValidationFraction < 1, Invariant($"'validationFraction' must be in [0, 1), got {ValidationFraction}."));
+        Require(Epochs >= 1, "epochs", $"'epochs' must be at least 1, got {Epochs}.");
+        Require(BatchSize >= 1, "batchSize", $"'batchSize' must be at least 1, got {BatchSize}.");
+        Require(Optimizers.Contains(Optimizer ?? ""), "optimizer", $"unknown optimizer '{Optimizer}'; use one of {string.Join(", ", Optimizers)}.");
+        Require(LearningRate > 0 && float.IsFinite(LearningRate), "learningRate", Invariant($"'learningRate' must be a positive number, got {LearningRate}."));
+        Require(WeightDecay >= 0 && float.IsFinite(WeightDecay), "weightDecay", Invariant($"'weightDecay' must be non-negative, got {WeightDecay}."));
+        Require(WeightDecay == 0 || Optimizer == "adamw", "weightDecay", "'weightDecay' is AdamW's decoupled decay: set \"optimizer\": \"adamw\", or use 'l2' for the coupled penalty.");
+        Require(Momentum >= 0 && Momentum < 1, "momentum", Invariant($"'momentum' must be in [0, 1), got {Momentum}."));
+        Require(Momentum == 0 || Optimizer == "sgd", "momentum", "'momentum' applies to optimizer 'sgd' only.");
+        Require(L2 >= 0 && float.IsFinite(L2), "l2", Invariant($"'l2' must be non-negative, got {L2}."));
+        Require(MaxNorm is null || (MaxNorm > 0 && float.IsFinite(MaxNorm.Value)), "maxNorm", Invariant($"'maxNorm' must be positive (or null for none), got {MaxNorm}."));
+        Require(Schedules.Contains(Schedule ?? ""), "schedule", $"unknown schedule '{Schedule}'; use one of {string.Join(", ", Schedules)}.");
+        Require(Normalizations.Contains(Normalization ?? ""), "normalization", $"unknown normalization '{Normalization}'; use one of {string.Join(", ", Normalizations)}.");
+        Require(EarlyStoppingPatience is null or >= 1, "earlyStoppingPatience", $"'earlyStoppingPatience' must be at least 1 (or null for none), got {EarlyStoppingPatience}.");
+        Require(EarlyStoppingMinDelta >= 0 && float.IsFinite(EarlyStoppingMinDelta), "earlyStoppingMinDelta", Invariant($"'earlyStoppingMinDelta' must be a non-negative number, got {EarlyStoppingMinDelta}."));
+        Require(ValidationFraction >= 0 && ValidationFraction < 1, "validationFraction", Invariant($"'validationFraction' must be in [0, 1), got {ValidationFraction}."));
     }
 
     /// <summary>The trainer options these settings describe.</summary>
@@ -451,9 +514,11 @@ public sealed class TrainingSpec
             {
                 "minmax" => NormalizationKind.MinMax,
                 "standard" => NormalizationKind.Standard,
+                "channel" => NormalizationKind.PerChannel,
                 _ => NormalizationKind.None,
             },
             EarlyStoppingPatience = EarlyStoppingPatience,
+            EarlyStoppingMinDelta = EarlyStoppingMinDelta,
             ValidationFraction = ValidationFraction,
         };
     }
@@ -483,11 +548,11 @@ public sealed class TrainingSpec
     /// <summary>A copy.</summary>
     public TrainingSpec Clone() => (TrainingSpec)MemberwiseClone();
 
-    private static void Require(bool ok, string message)
+    private static void Require(bool ok, string property, string message)
     {
         if (!ok)
         {
-            throw new ArgumentException(message);
+            throw new ArgumentException(message, property);
         }
     }
 

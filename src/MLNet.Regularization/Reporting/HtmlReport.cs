@@ -15,6 +15,12 @@ public sealed class HtmlReportOptions
 
     /// <summary>A line describing the data, such as <c>data.csv: 800 rows, 49 features, 10 classes</c>; optional.</summary>
     public string? DataDescription { get; set; }
+
+    /// <summary>The best model's metrics on separate test data, shown next to the best configuration; optional.</summary>
+    public ClassificationMetrics? TestMetrics { get; set; }
+
+    /// <summary>What the test data is, such as <c>test.csv: 200 rows</c>, for the line with <see cref="TestMetrics"/>.</summary>
+    public string? TestDescription { get; set; }
 }
 
 /// <summary>
@@ -126,15 +132,24 @@ public static partial class HtmlReport
         html.Append(".</p>\n");
         if (r.Best is { } best)
         {
+            int tied = r.Leaderboard.Count(t => t.Rank > 1 && t.TiedWithBest);
             html.Append("<p class=\"best\">Best: <strong>").Append(E(best.Name)).Append("</strong> with ").Append(E(r.EvaluationSet)).Append(' ')
-                .Append(E(MetricName(r.Metric))).Append(' ').Append(E(HasSpread(r) ? best.Score.Format() : best.Score.Mean.ToString("F4", CultureInfo.InvariantCulture))).Append(".</p>\n");
+                .Append(E(MetricName(r.Metric))).Append(' ').Append(E(best.Score.Format()))
+                .Append(E(tied > 0 ? F($"; {tied} other configuration{(tied == 1 ? " is" : "s are")} within noise of it (≈ in the leaderboard)") : ""))
+                .Append(".</p>\n");
+            if (options.TestMetrics is { } test)
+            {
+                html.Append("<p class=\"test\">Its model on the test data").Append(E(options.TestDescription is { } d ? $" ({d})" : ""))
+                    .Append(": <strong>").Append(E(F($"accuracy {test.Accuracy:F4}"))).Append("</strong>")
+                    .Append(E(F($", log-loss {test.LogLoss:F4}, macro-F1 {test.MacroF1:F4}, ECE {test.ExpectedCalibrationError:F4} ({test.Count} examples)."))).Append("</p>\n");
+            }
         }
     }
 
     private static void Leaderboard(StringBuilder html, ComparisonResult r)
     {
         html.Append("<h2>Leaderboard</h2>\n<table class=\"leaderboard\">\n<thead><tr><th>rank</th><th>configuration</th>")
-            .Append("<th>accuracy</th><th>log-loss</th><th>macro-F1</th><th>ECE</th><th>train accuracy</th><th>gap</th><th>seconds</th></tr></thead>\n<tbody>\n");
+            .Append("<th>accuracy</th><th>log-loss</th><th>macro-F1</th><th>ECE</th><th>train accuracy</th><th>gap (points)</th><th>seconds</th></tr></thead>\n<tbody>\n");
         var rows = r.Leaderboard.Concat(r.Trials.Where(t => t.Status != TrialStatus.Completed));
         bool spread = HasSpread(r);
         int i = 0;
@@ -142,7 +157,7 @@ public static partial class HtmlReport
         {
             bool ranked = t.Status == TrialStatus.Completed;
             html.Append(ranked ? "<tr>" : "<tr class=\"unranked\">")
-                .Append("<td>").Append(ranked ? t.Rank.ToString(CultureInfo.InvariantCulture) : "–").Append("</td><td>");
+                .Append("<td>").Append(ranked ? (t.Rank > 1 && t.TiedWithBest ? "≈" : "") + t.Rank.ToString(CultureInfo.InvariantCulture) : "–").Append("</td><td>");
             if (ranked)
             {
                 html.Append("<span class=\"swatch\" style=\"background:").Append(Color(i)).Append("\"></span>");
@@ -162,7 +177,7 @@ public static partial class HtmlReport
                     .Append(Cell(t.MacroF1, "F4", r.Metric == RankingMetric.MacroF1, spread))
                     .Append(Cell(t.CalibrationError, "F4", false, spread))
                     .Append(Cell(t.TrainAccuracy, "F4", false, spread))
-                    .Append(Cell(t.GeneralizationGap, "F4", false, spread));
+                    .Append(Cell(Points(t.GeneralizationGap), "F1", false, spread));
                 i++;
             }
             else
@@ -187,15 +202,24 @@ public static partial class HtmlReport
                 .Append(". ");
         }
 
-        html.Append("ECE: expected calibration error over 15 equal-width confidence bins. Gap: training accuracy minus ").Append(E(r.EvaluationSet)).Append(" accuracy.</p>\n");
+        if (r.Leaderboard.Any(t => t.VersusBest is not null))
+        {
+            var method = r.Leaderboard.First(t => t.VersusBest is not null).VersusBest!.Method;
+            html.Append("≈: within noise of the best (two-sided test at 5%: ").Append(E(method)).Append("). ");
+        }
+
+        html.Append("ECE: expected calibration error over 15 equal-width confidence bins. Gap: training accuracy minus ").Append(E(r.EvaluationSet)).Append(" accuracy, in percentage points (as on the console).</p>\n");
     }
 
+    /// <summary>A cell with the mean and, when some configuration ran more than once, the standard deviation.</summary>
     private static string Cell(MetricSummary s, string format, bool key, bool spread) =>
         $"<td{(key ? " class=\"key\"" : "")}>{E(s.Mean.ToString(format, CultureInfo.InvariantCulture))}" +
         (spread ? $"<span class=\"sd\"> ± {E(s.StdDev.ToString(format, CultureInfo.InvariantCulture))}</span>" : "") + "</td>";
 
     /// <summary>True when some configuration ran more than once, so a standard deviation means something.</summary>
     private static bool HasSpread(ComparisonResult r) => r.Trials.Any(t => t.Runs.Count > 1);
+
+    private static MetricSummary Points(MetricSummary s) => s with { Mean = s.Mean * 100, StdDev = s.StdDev * 100 };
 
     private static void LearningCurves(StringBuilder html, IReadOnlyList<TrialResult> ranked)
     {
