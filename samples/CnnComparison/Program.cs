@@ -11,8 +11,40 @@ using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Training;
 
-var options = Arguments.Parse(args);
-var (train, test) = SampleData.LoadFashionMnist(options.DataDirectory ?? SampleData.FindFashionMnistSmall(), asImages: true, trainLimit: options.Limit);
+const string Usage = "usage: CnnComparison [--data DIR] [--epochs N] [--seed N] [--limit N] [--only a,b]\n  --data DIR   folder with the four Fashion-MNIST IDX files (default: the committed 5,000/1,000 subset)\n  --epochs N   epochs per setting (default 8); --seed N (default 1); --limit N: the first N training images\n  --only a,b   run only the settings whose names start with a or b";
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+Arguments options;
+try
+{
+    options = Arguments.Parse(args);
+    if (options.DataDirectory is { } folder && !Directory.Exists(folder))
+    {
+        throw new DirectoryNotFoundException($"--data: folder '{folder}' does not exist.");
+    }
+}
+catch (Exception e) when (e is ArgumentException or IOException)
+{
+    Console.Error.WriteLine($"CnnComparison: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+Dataset train, test;
+try
+{
+    (train, test) = SampleData.LoadFashionMnist(options.DataDirectory ?? SampleData.FindFashionMnistSmall(), asImages: true, trainLimit: options.Limit);
+}
+catch (Exception e) when (e is IOException or InvalidDataException)
+{
+    Console.Error.WriteLine($"CnnComparison: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 1;
+}
 
 Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training and {test.Count:N0} test images [1, 28, 28]; " +
                   $"CNN conv32(3x3, same)-ReLU-maxpool2-conv64-ReLU-maxpool2-dense128-dense10, Adam 1e-3, batch 64, " +
@@ -69,6 +101,8 @@ foreach (var (name, build) in configurations)
 
 Console.WriteLine();
 Console.WriteLine("gap = train accuracy - test accuracy (both in inference mode); samples/s counts training examples per second of training.");
+
+return 0;
 
 /// <summary>Command-line options of the sample.</summary>
 internal sealed record Arguments(string? DataDirectory, int Epochs, int Seed, int? Limit, string[]? Only)

@@ -14,10 +14,42 @@ using MLNet.Regularization.Layers;
 using MLNet.Regularization.Reporting;
 using MLNet.Regularization.Training;
 
-var options = Arguments.Parse(args);
-var (train, test) = options.DataDirectory is null
-    ? SampleData.LoadFashionMnistSmall()
-    : SampleData.LoadFashionMnist(options.DataDirectory, trainLimit: options.Limit);
+const string Usage = "usage: RegularizationComparison [--data DIR] [--epochs N] [--hidden N] [--seed N] [--limit N] [--report FILE]\n  --data DIR   folder with the four Fashion-MNIST IDX files (default: the committed 5,000/1,000 subset)\n  --epochs N   epochs per configuration (default 10); --hidden N: units per hidden layer (default 256)\n  --seed N     (default 1); --limit N: the first N training images; --report FILE (default regularization-report.html)";
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+Arguments options;
+try
+{
+    options = Arguments.Parse(args);
+    if (options.DataDirectory is { } folder && !Directory.Exists(folder))
+    {
+        throw new DirectoryNotFoundException($"--data: folder '{folder}' does not exist.");
+    }
+}
+catch (Exception e) when (e is ArgumentException or IOException)
+{
+    Console.Error.WriteLine($"RegularizationComparison: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+Dataset train, test;
+try
+{
+    (train, test) = options.DataDirectory is null
+        ? SampleData.LoadFashionMnistSmall()
+        : SampleData.LoadFashionMnist(options.DataDirectory, trainLimit: options.Limit);
+}
+catch (Exception e) when (e is IOException or InvalidDataException)
+{
+    Console.Error.WriteLine($"RegularizationComparison: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 1;
+}
 
 Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training images (10% held out for validation) and {test.Count:N0} test images; " +
                   $"MLP 784-{options.Hidden}-{options.Hidden}-10, Adam 1e-3, batch 128, {options.Epochs} epochs, seed {options.Seed}, {Environment.ProcessorCount} threads.");
@@ -65,6 +97,8 @@ HtmlReport.Write(result, options.Report, new HtmlReportOptions
 Console.WriteLine();
 Console.WriteLine("validation = accuracy on the held-out 10% (the ranking metric); gap = train accuracy - test accuracy, both in inference mode;");
 Console.WriteLine($"samples/s counts training examples per second of training. Best: {result.Best?.Name}. Report: {Path.GetFullPath(options.Report)}");
+
+return 0;
 
 /// <summary>One line on stderr per finished configuration (the comparison reports synchronously).</summary>
 internal sealed class ConsoleProgress : IProgress<ComparisonProgress>

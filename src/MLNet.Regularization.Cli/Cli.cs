@@ -27,7 +27,7 @@ internal static partial class Cli
         if (parsed.Errors.Count > 0)
         {
             string command = parsed.CommandResult.Command is RootCommand ? Name : $"{Name} {parsed.CommandResult.Command.Name}";
-            string messages = string.Join(" ", parsed.Errors.Select(e => OneLine(e.Message)).Distinct());
+            string messages = Unrecognized(parsed) ?? string.Join(" ", parsed.Errors.Select(e => OneLine(e.Message)).Distinct());
             context.Err.WriteLine($"{Name}: error: {messages} (see '{command} --help')");
             return Program.UsageError;
         }
@@ -52,6 +52,38 @@ internal static partial class Cli
         root.Add(PredictCommand.Create(context));
         root.Add(PruneCommand.Create(context));
         return root;
+    }
+
+    /// <summary>What the user typed that the parser did not know, in the tool's words: an unknown option with the
+    /// nearest known one ("did you mean --dropout?"), or an unknown command with the nearest command; null when the
+    /// errors are of another kind. The values that followed an unknown option are not reported separately.</summary>
+    private static string? Unrecognized(ParseResult parsed)
+    {
+        var command = parsed.CommandResult.Command;
+        var unknown = parsed.UnmatchedTokens.Where(t => t.StartsWith('-') && t.Length > 1).Distinct().ToList();
+        if (unknown.Count > 0)
+        {
+            return string.Join(" ", unknown.Select(t => UnknownOption(t, command)));
+        }
+
+        if (command is RootCommand root && parsed.UnmatchedTokens.Count > 0)
+        {
+            string name = parsed.UnmatchedTokens[0];
+            var commands = root.Subcommands.Select(c => c.Name).ToList();
+            string? near = Suggestions.Nearest(name, commands);
+            return $"unknown command '{name}'{(near is null ? "" : $"; did you mean '{near}'?")} The commands are {string.Join(", ", commands)}.";
+        }
+
+        return null;
+    }
+
+    /// <summary>"unknown option '--dropuot'; did you mean --dropout?" for an option of <paramref name="command"/>.</summary>
+    public static string UnknownOption(string token, Command command)
+    {
+        string name = token.Split('=', 2)[0];
+        var known = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
+        string? near = Suggestions.Nearest(name, known);
+        return $"unknown option '{name}'{(near is null ? "." : $"; did you mean {near}?")}";
     }
 
     /// <summary>Runs a command body, mapping exceptions to one stderr line and an exit code.</summary>

@@ -122,7 +122,7 @@ internal static class Arguments
             {
                 if (token.Value.StartsWith('-') && token.Value.Length > 1)
                 {
-                    r.AddError($"unknown option '{token.Value}'.");
+                    r.AddError(r.Parent is System.CommandLine.Parsing.CommandResult parent ? Cli.UnknownOption(token.Value, parent.Command) : $"unknown option '{token.Value}'.");
                 }
             }
         });

@@ -186,12 +186,14 @@ public sealed class ModelSpec
     }
 
     /// <summary>The network for a dataset: as many outputs as it has classes (1 for binary data, the target
-    /// count for regression).</summary>
+    /// count for regression). A perceptron (no <see cref="Layers"/>) on image-shaped examples reads them through a
+    /// <c>Flatten</c> first, so one comparison can hold perceptrons and convolutional networks on the same images.</summary>
     /// <param name="data">The training data.</param>
     public Network CreateNetwork(Dataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        return CreateNetwork(OutputsFor(data));
+        var network = CreateNetwork(OutputsFor(data));
+        return Layers is null && data.SampleShape.Length > 1 ? Network.Sequential([new Flatten(), .. network.Layers]) : network;
     }
 
     /// <summary>The output units a dataset needs: K classes, 1 logit for binary data, or the target count.</summary>
