@@ -63,9 +63,9 @@ public sealed class CompareTests : IDisposable
         var r = Tool.Run("compare", Tool.TrainCsv, "--label", "label", "--configs", configs, "--folds", "3", "--seeds", "2", "--output", _folder.File("best.onnx"));
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("trial 1/2  small: validation accuracy", r.Out);
-        Assert.Contains("Leaderboard (validation accuracy as mean ± std over 2 seed(s) × 3 folds; other columns are means):", r.Out);
+        Assert.Contains("Leaderboard (validation accuracy, 12 runs: 2 seed(s) × 3 folds × 2 repeats):", r.Out);
         Assert.Contains("small + dropout", r.Out);
-        Assert.Contains("3-fold cross-validation", r.Out);
+        Assert.Contains("3-fold cross-validation repeated 2 times", r.Out);
         Assert.Empty(r.Err);
     }
 

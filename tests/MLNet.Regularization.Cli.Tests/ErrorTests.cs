@@ -60,7 +60,7 @@ public sealed class ErrorTests : IDisposable
 
     [Fact]
     public void Out_of_range_rate() =>
-        AssertOneLine(Tool.Run("train", Tool.TrainCsv, "--label", "label", "--dropout", "1.5", "--output", _folder.File("m.onnx")), Program.UsageError, "'dropout' must be in [0, 1), got 1.5");
+        AssertOneLine(Tool.Run("train", Tool.TrainCsv, "--label", "label", "--dropout", "1.5", "--output", _folder.File("m.onnx")), Program.UsageError, "--dropout must be in [0, 1), got 1.5");
 
     [Fact]
     public void Bad_spec_file()

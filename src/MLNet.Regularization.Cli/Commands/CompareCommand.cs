@@ -381,10 +381,11 @@ internal static class CompareCommand
 
     private static string ColumnName(RankingMetric metric) => metric == RankingMetric.MacroF1 ? "macro-F1" : MetricName(metric);
 
-    /// <summary>Two lines under the table that say what its marks and columns mean.</summary>
+    /// <summary>Lines under the table that say what its marks and columns mean.</summary>
     private static string LeaderboardLegend(ComparisonOptions options) =>
-        $"{ColumnName(options.Metric)}: mean ± std over the runs; other columns: means. s: seconds per configuration.\n" +
-        $"≈: within noise of the best ({(options.Validation == ValidationMethod.KFold ? "corrected resampled t-test" : "seed spread + binomial error")}, 5%). gap: train - validation accuracy, points.";
+        $"{ColumnName(options.Metric)}: mean ± std over the runs; other columns: means; s: seconds.\n" +
+        $"≈: within noise of the best ({(options.Validation == ValidationMethod.KFold ? "corrected resampled t-test" : "seed spread + binomial error")} at 5%).\n" +
+        "gap: train minus validation accuracy, in percentage points.";
 
     /// <summary>Completed trials ranked by the metric (ties in run order), then the unranked ones in run order.</summary>
     private static IEnumerable<TrialResult> Ordered(IEnumerable<TrialResult> trials, RankingMetric metric)
@@ -493,14 +494,15 @@ internal static class CompareCommand
 
     private static string LeaderboardCsv(ComparisonResult result)
     {
-        var csv = new StringBuilder("rank,configuration,status,accuracy,accuracy_std,log_loss,log_loss_std,macro_f1,macro_f1_std,ece,ece_std,train_accuracy,gap,runs,seconds,description\n");
+        var csv = new StringBuilder("rank,configuration,status,accuracy,accuracy_std,log_loss,log_loss_std,macro_f1,macro_f1_std,ece,ece_std,train_accuracy,gap_points,within_noise_of_best,runs,seconds,description\n");
         foreach (var t in Ordered(result.Trials, result.Metric))
         {
             string N(double v) => double.IsFinite(v) ? v.ToString("G6", CultureInfo.InvariantCulture) : "";
             csv.AppendJoin(',',
                 t.Rank == 0 ? "" : t.Rank.ToString(CultureInfo.InvariantCulture), Quote(t.Name), JsonNaming(t.Status),
                 N(t.Accuracy.Mean), N(t.Accuracy.StdDev), N(t.LogLoss.Mean), N(t.LogLoss.StdDev), N(t.MacroF1.Mean), N(t.MacroF1.StdDev),
-                N(t.CalibrationError.Mean), N(t.CalibrationError.StdDev), N(t.TrainAccuracy.Mean), N(t.GeneralizationGap.Mean),
+                N(t.CalibrationError.Mean), N(t.CalibrationError.StdDev), N(t.TrainAccuracy.Mean), N(t.GeneralizationGap.Mean * 100),
+                t.Status == TrialStatus.Completed ? (t.TiedWithBest ? "true" : "false") : "",
                 t.Runs.Count.ToString(CultureInfo.InvariantCulture), N(t.Seconds), Quote(t.Spec?.Describe() ?? "")).Append('\n');
         }
 
@@ -520,6 +522,8 @@ internal static class CompareCommand
         expectedCalibrationError = JsonOutput.Summary(t.CalibrationError),
         trainAccuracy = JsonOutput.Summary(t.TrainAccuracy),
         generalizationGap = JsonOutput.Summary(t.GeneralizationGap),
+        withinNoiseOfBest = t.Status == TrialStatus.Completed ? t.TiedWithBest : (bool?)null,
+        versusBest = t.VersusBest is { } v ? new { difference = v.Difference, standardError = v.StandardError, criticalValue = v.CriticalValue, method = v.Method } : null,
         runs = t.Runs.Count,
         seconds = t.Seconds,
     };

@@ -31,11 +31,11 @@ internal static class TrainingSummary
         int best = ConvergenceCheck.LastImprovement(h, options.EarlyStoppingMinDelta);
         if (h.StopReason == StopReason.EarlyStopped)
         {
-            notes.Add(new(false, F($"early stopping: the validation loss last improved at epoch {best} ({h.Epochs[best - 1].ValidationLoss:F4}); training stopped after epoch {h.Epochs.Count} and kept the weights of epoch {h.ModelEpoch}.")));
+            notes.Add(new(false, F($"early stopping: the validation loss last improved at epoch {best} ({Loss(h.Epochs[best - 1].ValidationLoss)}); training stopped after epoch {h.Epochs.Count} and kept the weights of epoch {h.ModelEpoch}.")));
         }
         else if (options.EarlyStoppingPatience is not null && best > 0)
         {
-            notes.Add(new(false, F($"kept the weights of epoch {h.ModelEpoch} of {h.Epochs.Count}, the lowest validation loss ({h.Epochs[best - 1].ValidationLoss:F4}).")));
+            notes.Add(new(false, F($"kept the weights of epoch {h.ModelEpoch} of {h.Epochs.Count}, the lowest validation loss ({Loss(h.Epochs[best - 1].ValidationLoss)}).")));
         }
 
         if (ConvergenceCheck.EndedWhileImproving(h, options.EarlyStoppingPatience ?? 5, options.EarlyStoppingMinDelta))
@@ -86,4 +86,7 @@ internal static class TrainingSummary
     }
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A loss with four decimals, or three significant digits when it is smaller than that shows.</summary>
+    private static string Loss(double? value) => value is double v && v < 1e-3 ? v.ToString("G3", CultureInfo.InvariantCulture) : F($"{value:F4}");
 }

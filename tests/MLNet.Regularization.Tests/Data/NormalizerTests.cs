@@ -99,6 +99,45 @@ public sealed class NormalizerTests
     }
 
     [Fact]
+    public void Standard_FloorsTinyDeviationsAtATenthOfTheRange()
+    {
+        // Column 0: one pixel lit in 1,000 images (std 0.0316, range 1): without the floor it would be scaled by 31.6
+        // and its one lit value standardized to 31.6; the floor caps the scale at 10 / range. Column 1 is an ordinary
+        // feature (std 0.5 of range 1) and keeps its own deviation.
+        int n = 1000;
+        var x = new float[n * 2];
+        x[0] = 1;
+        for (int r = 0; r < n; r++)
+        {
+            x[(r * 2) + 1] = r % 2;
+        }
+
+        var normalizer = Normalizer.Fit(NormalizationKind.Standard, Dataset.ForClassification(x, [2], new int[n], classCount: 2));
+        Assert.Equal(Normalizer.MaxStandardScore, normalizer.Scale.Span[0], 5);
+        Assert.Equal(2f, normalizer.Scale.Span[1], 5);
+        var standardized = normalizer.Apply(Dataset.ForClassification(x, [2], new int[n], classCount: 2)).Features.Data;
+        Assert.True(Enumerable.Range(0, n).Max(r => Math.Abs(standardized[r * 2])) <= Normalizer.MaxStandardScore);
+    }
+
+    [Fact]
+    public void PerChannel_SharesOneMeanAndDeviationPerImageChannel()
+    {
+        // Two examples of [2, 1, 2]: channel 0 holds 0, 2, 4, 6 (mean 3, population std sqrt(5)), channel 1 holds 10 everywhere.
+        float[] x = [0, 2, 10, 10, 4, 6, 10, 10];
+        var images = Dataset.ForClassification(x, [2, 1, 2], [0, 1]);
+        var normalizer = Normalizer.Fit(NormalizationKind.PerChannel, images);
+        Assert.Equal([3f, 3f, 10f, 10f], normalizer.Offset.ToArray());
+        Assert.Equal(1 / Math.Sqrt(5), normalizer.Scale.Span[0], 6);
+        Assert.Equal(normalizer.Scale.Span[0], normalizer.Scale.Span[1]);
+        Assert.Equal([1f, 1f], normalizer.Scale.Span[2..].ToArray());
+
+        // Flat examples are one channel: one mean and one deviation over every value.
+        var flat = Normalizer.Fit(NormalizationKind.PerChannel, images.Reshape(4));
+        Assert.All(flat.Offset.ToArray(), o => Assert.Equal(x.Average(), o, 5));
+        Assert.Single(flat.Scale.ToArray().Distinct());
+    }
+
+    [Fact]
     public void SpanApply_WorksOnBatchesAndInPlace_AndChecksLengths()
     {
         var normalizer = Normalizer.FromParameters(NormalizationKind.Standard, [1f, 2f], [10f, 0.5f]);
