@@ -198,7 +198,7 @@ public static partial class HtmlReport
         if (spread)
         {
             html.Append("Mean ± sample standard deviation over ")
-                .Append(E(F($"{r.Options.Seeds} seed(s) × {(r.Options.Validation == ValidationMethod.KFold ? r.Options.Folds : 1)} split(s)")))
+                .Append(E(F($"{r.Options.Seeds} seed(s) × {(r.Options.Validation == ValidationMethod.KFold ? r.Options.Folds * r.Options.Repeats : 1)} split(s)")))
                 .Append(". ");
         }
 

@@ -58,7 +58,7 @@ public class MeasuredTrialTests
         var doc = XDocument.Parse(html);
         Assert.Contains("Ranked by test accuracy", html);
         Assert.Contains("both trained on the same rows.", html);
-        Assert.Contains("Gap: training accuracy minus test accuracy.", html);
+        Assert.Contains("Gap: training accuracy minus test accuracy, in percentage points", html);
         Assert.Contains("one dense layer", html);
         Assert.DoesNotContain("seed(s)", html);
         Assert.DoesNotContain("±", html); // one measurement each: no spread to show

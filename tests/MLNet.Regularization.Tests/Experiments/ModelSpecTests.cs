@@ -44,7 +44,8 @@ public class ModelSpecTests
             { "hidden": [16], "dropout": 0.5, }
             """);
         Assert.Equal("relu", spec.Activation);
-        Assert.Equal(10, spec.Training.Epochs);
+        Assert.Equal(200, spec.Training.Epochs);
+        Assert.Equal(10, spec.Training.EarlyStoppingPatience);
         Assert.Equal("standard", spec.Training.Normalization);
     }
 

@@ -74,7 +74,7 @@ public class ProtocolTests
         Assert.Equal(6, runs.Count);
         Assert.Equal([0, 0, 0, 1, 1, 1], runs.Select(r => r.Repeat));
         Assert.Equal([0, 1, 2, 0, 1, 2], runs.Select(r => r.Fold));
-        Assert.Equal(10, result.Best.Accuracy.Count);
+        Assert.Equal(6, result.Best.Accuracy.Count);
 
         // Each repeat's folds are DataSplit's with seed + repeat: the second repeat's first fold validates other rows.
         var firstRepeat = DataSplit.StratifiedKFold(Data, 3, 2);
@@ -96,25 +96,63 @@ public class ProtocolTests
     }
 
     [Fact]
-    public void Configurations_within_noise_of_the_best_are_marked()
+    public void An_identical_configuration_is_within_noise_of_the_best()
     {
-        // Two identical configurations differ by nothing; a network that cannot learn (one unit, a learning rate of
-        // 1e-6) differs by far more than the noise.
         var good = new ModelSpec { Name = "good", Hidden = [16], Training = new TrainingSpec { Epochs = 20, BatchSize = 16 } };
         var twin = good.Clone();
         twin.Name = "twin";
-        var poor = new ModelSpec { Name = "poor", Hidden = [1], Training = new TrainingSpec { Epochs = 2, BatchSize = 16, LearningRate = 1e-6f } };
-        var result = new Comparison(new ComparisonOptions { Validation = ValidationMethod.KFold, Folds = 3, Repeats = 2 }).RunGrid([good, twin, poor], Data);
+        var result = new Comparison(new ComparisonOptions { Validation = ValidationMethod.KFold, Folds = 3, Repeats = 2 }).RunGrid([good, twin], Data);
 
         Assert.Null(result.Best!.VersusBest);
         Assert.True(result.Best.TiedWithBest);
         var second = result.Leaderboard[1];
         Assert.Equal(0, second.VersusBest!.Difference, 12);
         Assert.True(second.TiedWithBest);
-        var last = result.Leaderboard.Single(t => t.Name == "poor");
-        Assert.True(last.VersusBest!.Difference > 0.2, $"difference {last.VersusBest.Difference}");
-        Assert.False(last.VersusBest.WithinNoise);
-        Assert.Contains("Nadeau", last.VersusBest.Method);
+        Assert.Contains("Nadeau", second.VersusBest.Method);
+    }
+
+    [Fact]
+    public void The_noise_test_follows_its_formulas()
+    {
+        // Six paired k-fold runs (3 folds × 2 repeats) of 100 validation rows and 200 training rows each.
+        var options = new ComparisonOptions { Validation = ValidationMethod.KFold, Folds = 3, Repeats = 2 };
+        var best = Trial(1, [0.90, 0.92, 0.88, 0.90, 0.91, 0.89]);
+        var close = Trial(2, [0.89, 0.90, 0.88, 0.88, 0.91, 0.88]);
+        var far = Trial(3, [0.70, 0.72, 0.69, 0.71, 0.70, 0.70]);
+
+        // d = 0.01, 0.02, 0, 0.02, 0, 0.01: mean 0.01, s² = 0.00008; corrected SE² = (1/6 + 100/200)·s².
+        var c = ScoreDifference.Between(best, close, options, trainCount: 200, validationCount: 100)!;
+        Assert.Equal(0.01, c.Difference, 10);
+        Assert.Equal(Math.Sqrt(((1.0 / 6) + 0.5) * 0.00008), c.StandardError, 10);
+        Assert.Equal(2.571, c.CriticalValue);
+        Assert.True(c.WithinNoise);
+        Assert.False(ScoreDifference.Between(best, far, options, 200, 100)!.WithinNoise);
+
+        // One holdout run: the binomial error of two accuracies on the 100 rows, against 1.96.
+        var holdout = new ComparisonOptions();
+        var one = ScoreDifference.Between(Trial(1, [0.90]), Trial(2, [0.85]), holdout, 400, 100)!;
+        Assert.Equal(Math.Sqrt(((0.9 * 0.1) + (0.85 * 0.15)) / 100), one.StandardError, 10);
+        Assert.True(one.WithinNoise); // 0.05 < 1.96 × 0.0466
+        Assert.Null(ScoreDifference.Between(Trial(1, [0.90], RankingMetric.LogLoss), Trial(2, [0.85], RankingMetric.LogLoss), new ComparisonOptions { Metric = RankingMetric.LogLoss }, 400, 100));
+    }
+
+    /// <summary>A completed trial whose runs have the given validation accuracies on 100 two-class rows.</summary>
+    private static TrialResult Trial(int index, double[] accuracies, RankingMetric metric = RankingMetric.Accuracy)
+    {
+        var runs = accuracies.Select((a, i) =>
+        {
+            int correct = (int)Math.Round(a * 100);
+            var labels = new int[100];
+            var probabilities = new float[200];
+            for (int r = 0; r < 100; r++)
+            {
+                probabilities[(r * 2) + (r < correct ? 0 : 1)] = 0.9f;
+                probabilities[(r * 2) + (r < correct ? 1 : 0)] = 0.1f;
+            }
+
+            return new RunResult(1, i, Metrics.Compute(probabilities, labels, 2), 1.0, 0.0, TrainingHistory.Empty, 1.0);
+        }).ToList();
+        return new TrialResult(index, ComparisonConfiguration.FromSpec(new ModelSpec(), $"trial {index}"), TrialStatus.Completed, runs, null, runs[0], null, 1.0, metric);
     }
 
     [Fact]
