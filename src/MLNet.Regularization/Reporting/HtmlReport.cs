@@ -426,7 +426,7 @@ public static partial class HtmlReport
 
     /// <summary>Which run a chart shows: its seed, and its fold under k-fold validation.</summary>
     private static string RunName(ComparisonResult result, RunResult run) => result.Protocol is not null ? $"{result.EvaluationSet} set"
-        : result.Options.Validation == ValidationMethod.KFold ? F($"seed {run.Seed}, fold {run.Fold + 1}")
+        : result.Options.Validation == ValidationMethod.KFold ? F($"seed {run.Seed}, {(result.Options.Repeats > 1 ? $"repeat {run.Repeat + 1}, " : "")}fold {run.Fold + 1}")
         : F($"seed {run.Seed}");
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
