@@ -89,11 +89,13 @@ internal static class PruneCommand
             Require(r.Given(rewindStep) is null or >= 0, "--rewind-step", "must be at least 0");
             Require(structuredFraction is null or (> 0 and < 1), "--structured", "must be in (0, 1)");
             var modelSpec = spec.Build(r);
-            var loaded = data.Load(r, r.GetValue(dataPath)!);
+            var warn = TrainingSummary.Warner(context);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, modelSpec.IsConvolutional, warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, modelSpec.IsConvolutional, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
             var (train, held) = DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed);
+            modelSpec.Training.ApplyDataDefaults(train.Count, loaded.Images);
             var training = modelSpec.Training.ToTrainerOptions();
             training.ValidationFraction = 0;
             var network = modelSpec.CreateNetwork(train);
