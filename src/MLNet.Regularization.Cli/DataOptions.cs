@@ -69,10 +69,12 @@ internal sealed partial class DataOptions
     /// <param name="classNames">Impose a training set's class numbering (for CSV files with named classes and image folders).</param>
     /// <param name="classCount">Impose a class count (IDX, or CSV with integer labels).</param>
     /// <param name="task">The task, when a model imposes it (null: the --task option).</param>
-    public LoadedData Load(ParseResult r, string path, bool imageShaped, Action<string> warn, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null, TaskKind? task = null)
+    /// <param name="modelShape">A trained model's example shape, used when --input-shape is not given (so that an image
+    /// folder is converted to the model's channels and size).</param>
+    public LoadedData Load(ParseResult r, string path, bool imageShaped, Action<string> warn, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null, TaskKind? task = null, int[]? modelShape = null)
     {
         task ??= GetTask(r);
-        int[]? shape = ParseShape(r.GetValue(InputShape));
+        int[]? shape = ParseShape(r.GetValue(InputShape)) ?? (modelShape is { Length: 3 } ? modelShape : null);
         Dataset data;
         bool images;
         if (Directory.Exists(path))

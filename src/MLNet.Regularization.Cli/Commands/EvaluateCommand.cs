@@ -29,9 +29,10 @@ internal static class EvaluateCommand
             DataOptions.RequireFile(path, "model file");
             var model = ModelFiles.Load(path);
             bool regression = model.Task == TaskKind.Regression;
+            bool images = model.InputShape.Length == 3;
             var loaded = regression
-                ? data.Load(r, r.GetValue(dataPath)!, model.InputShape.Length == 3, TrainingSummary.Warner(context), task: TaskKind.Regression)
-                : data.Load(r, r.GetValue(dataPath)!, model.InputShape.Length == 3, TrainingSummary.Warner(context), classNames: model.ClassNames, classCount: model.ProbabilityWidth, task: model.Task);
+                ? data.Load(r, r.GetValue(dataPath)!, images, TrainingSummary.Warner(context), task: TaskKind.Regression, modelShape: model.InputShape)
+                : data.Load(r, r.GetValue(dataPath)!, images, TrainingSummary.Warner(context), classNames: model.ClassNames, classCount: model.ProbabilityWidth, task: model.Task, modelShape: model.InputShape);
             loaded = CheckFeatures(model, loaded);
             var scores = new ModelScores(model).On(loaded.Data);
 
