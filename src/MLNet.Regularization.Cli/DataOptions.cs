@@ -109,7 +109,7 @@ internal sealed partial class DataOptions
                 string label = r.GetValue(Label) ?? throw new UsageException($"'{path}' is read as CSV: name its label column with --label.");
                 var options = CsvOptions(r, task.Value, classNames);
                 CheckColumns(path, options, label);
-                data = WithHint(() => CsvReader.Load(path, label, options), options);
+                data = WithHint(() => CsvReader.Load(path, label, options));
                 if (classCount is int k && data.Task == TaskKind.Multiclass && data.ClassNames is null && data.ClassCount < k)
                 {
                     data = Dataset.ForClassification(data.Features.Data, data.SampleShape, data.Labels!, k);
@@ -210,7 +210,7 @@ internal sealed partial class DataOptions
 
     /// <summary>Names a label or ignored column that is not in the header with the column it probably meant, and a
     /// file whose single header cell shows another separator.</summary>
-    private void CheckColumns(string path, CsvOptions options, string label)
+    private static void CheckColumns(string path, CsvOptions options, string label)
     {
         var header = CsvReader.ReadHeader(path, options);
         foreach (var (name, what, option) in options.IgnoreColumns.Select(c => (c, "ignored column", "--ignore")).Prepend((label, "label column", "--label")))
@@ -220,19 +220,24 @@ internal sealed partial class DataOptions
                 continue;
             }
 
-            if (header.Count == 1 && OtherSeparator(header[0], options.Separator) is char other)
-            {
-                throw new UsageException($"{path} has one column '{Shorten(header[0])}' when read with the separator '{Printable(options.Separator)}'; its header looks separated by '{Printable(other)}': add --separator {(other == '\t' ? "tab" : $"'{other}'")}.");
-            }
-
+            CheckSeparator(path, header, options.Separator);
             string? near = Suggestions.Nearest(name, header);
             throw new UsageException($"{option}: {path} has no column '{name}' (the {what})" +
                 (near is null ? $"; its columns are {string.Join(", ", header.Take(30).Select(h => $"'{h}'"))}{(header.Count > 30 ? ", ..." : "")}." : $"; did you mean '{near}'? (column names are case-sensitive)"));
         }
     }
 
+    /// <summary>Throws when the header is one cell that another separator would split: the file needs --separator.</summary>
+    public static void CheckSeparator(string path, IReadOnlyList<string> header, char separator)
+    {
+        if (header.Count == 1 && OtherSeparator(header[0], separator) is char other)
+        {
+            throw new UsageException($"{path} has one column '{Shorten(header[0])}' when read with the separator '{Printable(separator)}'; its header looks separated by '{Printable(other)}': add --separator {(other == '\t' ? "tab" : $"'{other}'")}.");
+        }
+    }
+
     /// <summary>Runs a CSV read, adding to a "not a number" error the option that leaves a text column out.</summary>
-    private static Dataset WithHint(Func<Dataset> read, CsvOptions options)
+    public static T WithHint<T>(Func<T> read, string alternatives = "leave it out with --ignore")
     {
         try
         {
@@ -241,7 +246,7 @@ internal sealed partial class DataOptions
         catch (InvalidDataException e) when (NotANumber().Match(e.Message) is { Success: true } m && !m.Groups["cell"].Value.Contains(','))
         {
             string column = m.Groups["column"].Value;
-            throw new InvalidDataException($"{e.Message} If '{column}' is not a feature (an id, a name, free text), leave it out with --ignore {column}.", e);
+            throw new InvalidDataException($"{e.Message} If '{column}' is not a feature (an id, a name, free text), {alternatives.Replace("--ignore", $"--ignore {column}", StringComparison.Ordinal).Replace("--id", $"--id {column}", StringComparison.Ordinal)}.", e);
         }
     }
 

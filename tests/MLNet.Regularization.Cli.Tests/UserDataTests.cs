@@ -210,6 +210,9 @@ public sealed class UserDataTests : IDisposable
         var lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("id,predicted,p_class0,p_class1,p_class2", lines[0]);
         Assert.Equal(Enumerable.Range(0, 150).Select(i => $"row{i}"), lines.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.Equal(
+            $"mlnet-reg: error: {data} has 5 feature columns but the model expects 4; leave out extra columns (a label, an id) with --ignore, or copy an id to the output with --id.",
+            Assert.Single(Tool.Run("predict", model, data, "--ignore", "label").ErrLines));
         var typo = Tool.Run("predict", model, data, "--ignore", "label", "--id", "ID");
         Assert.Contains("--id: ", typo.Err);
         Assert.Contains("has no column 'ID'; did you mean 'id'?", typo.Err);

@@ -97,6 +97,7 @@ internal static class PredictCommand
         csvOptions = new CsvOptions { Separator = csvOptions.Separator, IgnoreColumns = [.. csvOptions.IgnoreColumns, .. ids.Except(csvOptions.IgnoreColumns)] };
         int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
         var header = CsvReader.ReadHeader(input, csvOptions);
+        DataOptions.CheckSeparator(input, header, csvOptions.Separator);
         foreach (string id in ids.Where(i => !header.Contains(i)))
         {
             string? near = Suggestions.Nearest(id, header);
@@ -109,7 +110,7 @@ internal static class PredictCommand
             throw new InvalidDataException($"{input} has {given} feature columns but the model expects {expected}; leave out extra columns (a label, an id) with --ignore, or copy an id to the output with --id.");
         }
 
-        var (features, rows, _) = CsvReader.ReadFeatures(input, csvOptions);
+        var (features, rows, _) = DataOptions.WithHint(() => CsvReader.ReadFeatures(input, csvOptions), "leave it out with --ignore, or copy it to the output with --id");
         var passThrough = new PassThrough(ids, ids.Length == 0 ? [] : CsvReader.ReadColumns(input, ids, csvOptions));
         return (new Tensor(features, [rows, .. model.InputShape]), rows, passThrough);
     }
