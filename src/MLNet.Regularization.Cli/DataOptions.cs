@@ -5,6 +5,19 @@ using MLNet.Regularization.Data;
 
 namespace MLNet.Regularization.Cli;
 
+/// <summary>How a network reads one example, which decides the shape the data is given.</summary>
+internal enum InputLayout
+{
+    /// <summary>A flat vector (a perceptron): images and --input-shape are flattened.</summary>
+    Flat,
+
+    /// <summary>[channels, height, width] (a convolutional spec): flat rows need --input-shape.</summary>
+    Images,
+
+    /// <summary>As --input-shape says, or flat without it (other layer lists, such as recurrent ones).</summary>
+    AsGiven,
+}
+
 /// <summary>Labelled data loaded from a file or folder, with a one-line description for reports.</summary>
 /// <param name="Data">The examples, shaped for the network (flat, or [C, H, W] for convolutional ones).</param>
 /// <param name="Path">The file or folder.</param>
@@ -62,8 +75,7 @@ internal sealed partial class DataOptions
     /// <summary>Reads labelled data.</summary>
     /// <param name="r">The parse result.</param>
     /// <param name="path">The data: a CSV file, IDX images, or a folder of class sub-folders.</param>
-    /// <param name="imageShaped">True when the network reads [C, H, W] examples (a convolutional spec); otherwise
-    /// examples are flat.</param>
+    /// <param name="layout">How the network reads an example (see <see cref="LayoutFor"/>).</param>
     /// <param name="warn">Receives warnings (such as a numeric label about to become hundreds of classes).</param>
     /// <param name="labelsPath">For IDX: the label file (null: the --labels option).</param>
     /// <param name="classNames">Impose a training set's class numbering (for CSV files with named classes and image folders).</param>
@@ -71,7 +83,7 @@ internal sealed partial class DataOptions
     /// <param name="task">The task, when a model imposes it (null: the --task option).</param>
     /// <param name="modelShape">A trained model's example shape, used when --input-shape is not given (so that an image
     /// folder is converted to the model's channels and size).</param>
-    public LoadedData Load(ParseResult r, string path, bool imageShaped, Action<string> warn, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null, TaskKind? task = null, int[]? modelShape = null)
+    public LoadedData Load(ParseResult r, string path, InputLayout layout, Action<string> warn, string? labelsPath = null, IReadOnlyList<string>? classNames = null, int? classCount = null, TaskKind? task = null, int[]? modelShape = null)
     {
         task ??= GetTask(r);
         int[]? shape = ParseShape(r.GetValue(InputShape)) ?? (modelShape is { Length: 3 } ? modelShape : null);
@@ -129,8 +141,21 @@ internal sealed partial class DataOptions
             }
         }
 
-        data = imageShaped ? RequireImages(data, path) : Flat(data);
+        data = layout switch
+        {
+            InputLayout.Images => RequireImages(data, path),
+            InputLayout.AsGiven when shape is not null => data,
+            _ => Flat(data),
+        };
         return new LoadedData(data, path, Describe(path, data), images);
+    }
+
+    /// <summary>How the networks of these specs read an example: as images when one is convolutional, as given when one
+    /// is another layer list, flat for perceptrons.</summary>
+    public static InputLayout LayoutFor(IEnumerable<Experiments.ModelSpec> specs)
+    {
+        var list = specs.ToList();
+        return list.Any(s => s.IsConvolutional) ? InputLayout.Images : list.Any(s => s.Layers is not null) ? InputLayout.AsGiven : InputLayout.Flat;
     }
 
     /// <summary>CSV settings from the options, for reading features only (predict).</summary>

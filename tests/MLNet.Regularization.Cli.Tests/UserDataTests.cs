@@ -201,6 +201,19 @@ public sealed class UserDataTests : IDisposable
     }
 
     [Fact]
+    public void A_recurrent_spec_reads_csv_rows_as_sequences_with_input_shape()
+    {
+        // 49 features as 7 steps of 7 values, given on the command line instead of a reshape layer in the spec.
+        string spec = _folder.Write("lstm.json", """{ "layers": [ { "type": "lstm", "units": 8 } ], "training": { "epochs": 1 } }""");
+        string model = _folder.File("lstm.onnx");
+        var r = Tool.Run("train", Tool.TrainCsv, "--label", "label", "--spec", spec, "--input-shape", "7,7", "--output", model);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal([7, 7], OnnxImporter.Load(model).InputShape);
+        var evaluated = Tool.Run("evaluate", model, Tool.TestCsv, "--label", "label");
+        Assert.True(evaluated.ExitCode == 0, evaluated.ToString());
+    }
+
+    [Fact]
     public void Predict_passes_id_columns_through()
     {
         string data = Blobs(), model = _folder.File("m.onnx");

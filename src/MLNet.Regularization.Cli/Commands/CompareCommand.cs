@@ -92,11 +92,11 @@ internal static class CompareCommand
             }
 
             var specs = configsPath is not null ? ModelSpec.LoadList(configsPath) : null;
-            bool imageShaped = specs?.Any(s => s.IsConvolutional) ?? baseSpec.IsConvolutional;
+            var layout = DataOptions.LayoutFor(specs ?? [baseSpec]);
             var warn = TrainingSummary.Warner(context);
-            var loaded = data.Load(r, r.GetValue(dataPath)!, imageShaped, warn);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, layout, warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, imageShaped, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, layout, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
 
             var protocol = ComparisonOptions.ForData(loaded.Data.Count);

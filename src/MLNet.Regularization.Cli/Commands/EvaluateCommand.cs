@@ -29,10 +29,10 @@ internal static class EvaluateCommand
             DataOptions.RequireFile(path, "model file");
             var model = ModelFiles.Load(path);
             bool regression = model.Task == TaskKind.Regression;
-            bool images = model.InputShape.Length == 3;
+            var layout = model.InputShape.Length == 3 ? InputLayout.Images : InputLayout.AsGiven;
             var loaded = regression
-                ? data.Load(r, r.GetValue(dataPath)!, images, TrainingSummary.Warner(context), task: TaskKind.Regression, modelShape: model.InputShape)
-                : data.Load(r, r.GetValue(dataPath)!, images, TrainingSummary.Warner(context), classNames: model.ClassNames, classCount: model.ProbabilityWidth, task: model.Task, modelShape: model.InputShape);
+                ? data.Load(r, r.GetValue(dataPath)!, layout, TrainingSummary.Warner(context), task: TaskKind.Regression, modelShape: model.InputShape)
+                : data.Load(r, r.GetValue(dataPath)!, layout, TrainingSummary.Warner(context), classNames: model.ClassNames, classCount: model.ProbabilityWidth, task: model.Task, modelShape: model.InputShape);
             loaded = CheckFeatures(model, loaded);
             var scores = new ModelScores(model).On(loaded.Data);
 

@@ -90,9 +90,9 @@ internal static class PruneCommand
             Require(structuredFraction is null or (> 0 and < 1), "--structured", "must be in (0, 1)");
             var modelSpec = spec.Build(r);
             var warn = TrainingSummary.Warner(context);
-            var loaded = data.Load(r, r.GetValue(dataPath)!, modelSpec.IsConvolutional, warn);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, DataOptions.LayoutFor([modelSpec]), warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, modelSpec.IsConvolutional, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, DataOptions.LayoutFor([modelSpec]), warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
             var (train, held) = DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed);
             modelSpec.Training.ApplyDataDefaults(train.Count, loaded.Images);

@@ -90,9 +90,9 @@ internal static class TrainCommand
             }
 
             var warn = TrainingSummary.Warner(context);
-            var loaded = data.Load(r, r.GetValue(dataPath)!, modelSpec.IsConvolutional, warn);
+            var loaded = data.Load(r, r.GetValue(dataPath)!, DataOptions.LayoutFor([modelSpec]), warn);
             LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, modelSpec.IsConvolutional, warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+                ? data.Load(r, testPath, DataOptions.LayoutFor([modelSpec]), warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
                 : null;
 
             var (train, held) = fraction > 0 ? DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed) : (loaded.Data, (Dataset?)null);
