@@ -134,7 +134,8 @@ internal sealed partial class DataOptions
                 }
             }
 
-            if (shape is not null)
+            // A model's own shape applies only where it fits; otherwise the caller names the mismatch in the model's terms.
+            if (shape is not null && (r.GetValue(InputShape) is not null || shape.Aggregate(1L, (a, b) => a * b) == data.FeatureCount))
             {
                 data = Reshape(data, shape, "--input-shape");
                 images = shape.Length == 3;
