@@ -119,6 +119,12 @@ internal static class ImageFolder
         }
 
         int plane = height * width, size = channels * plane;
+        var limits = ReaderLimits.Default;
+        if ((long)files.Count * size > limits.MaxTensorElements || files.Count > limits.MaxSampleCount)
+        {
+            throw new InvalidDataException($"{files.Count:N0} images of {size:N0} values make {(long)files.Count * size:N0} values, more than the reader limit of {limits.MaxTensorElements:N0}; use fewer or smaller images (--input-shape resizes them).");
+        }
+
         var pixels = new float[(long)files.Count * size];
         var target = new SKImageInfo(width, height, channels == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Unpremul);
         for (int i = 0; i < files.Count; i++)

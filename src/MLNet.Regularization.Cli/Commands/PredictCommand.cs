@@ -94,7 +94,7 @@ internal static class PredictCommand
     {
         // The --id columns are not features; check the column count from the header first: a label column left in
         // would otherwise fail as "not a number".
-        csvOptions = new CsvOptions { Separator = csvOptions.Separator, IgnoreColumns = [.. csvOptions.IgnoreColumns, .. ids.Except(csvOptions.IgnoreColumns)] };
+        csvOptions = new CsvOptions { Separator = csvOptions.Separator, Limits = csvOptions.Limits, IgnoreColumns = [.. csvOptions.IgnoreColumns, .. ids.Except(csvOptions.IgnoreColumns)] };
         int expected = model.InputShape.Aggregate(1, (a, b) => a * b);
         var header = CsvReader.ReadHeader(input, csvOptions);
         DataOptions.CheckSeparator(input, header, csvOptions.Separator);

@@ -114,7 +114,7 @@ public static class CsvReader
         ArgumentNullException.ThrowIfNull(columns);
         options ??= new CsvOptions();
         options.Validate();
-        using var table = CsvTable.Open(path, options.Separator);
+        using var table = CsvTable.Open(path, options.Separator, options.Limits);
         int[] indices = columns.Select(c => table.IndexOf(c, nameof(columns), "column to pass through")).ToArray();
         var rows = new List<string[]>();
         while (table.NextRow() is { } row)
