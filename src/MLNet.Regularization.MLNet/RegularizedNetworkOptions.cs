@@ -175,7 +175,7 @@ public class RegularizedNetworkOptions
             WeightDecay = t.Optimizer == "adamw" ? t.WeightDecay : t.L2,
             MaxNorm = t.MaxNorm,
             CosineSchedule = t.Schedule == "cosine",
-            Normalization = t.Normalization switch { "minmax" => NormalizationKind.MinMax, "standard" => NormalizationKind.Standard, _ => NormalizationKind.None },
+            Normalization = t.Normalization switch { "minmax" => NormalizationKind.MinMax, "standard" => NormalizationKind.Standard, "channel" => NormalizationKind.PerChannel, _ => NormalizationKind.None },
             EarlyStoppingPatience = t.EarlyStoppingPatience,
             ValidationFraction = t.ValidationFraction,
         };

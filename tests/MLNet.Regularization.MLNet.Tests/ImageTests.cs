@@ -202,5 +202,14 @@ public sealed class ImageTests(ImageFilesFixture files, ITestOutputHelper output
         Assert.Equal(3, options.Layers!.Count);
         var network = options.BuildNetwork(10);
         Assert.Equal(4, network.Layers.Count);
+
+        // Every normalization a spec may name reaches the trainer, the per-channel one of image data included.
+        foreach (var (name, kind) in new[] { ("none", NormalizationKind.None), ("minmax", NormalizationKind.MinMax), ("standard", NormalizationKind.Standard), ("channel", NormalizationKind.PerChannel) })
+        {
+            spec.Training.Normalization = name;
+            Assert.Equal(kind, RegularizedNetworkOptions.FromSpec(spec).Normalization);
+        }
+
+        Assert.Equal(4, TrainingSpec.Normalizations.Count);
     }
 }
