@@ -48,8 +48,9 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
     /// <summary>
     /// Trains on <paramref name="trainData"/> and scores <paramref name="validationData"/> after every epoch (early
     /// stopping, history), as ML.NET's <c>Fit(trainData, validationData)</c> trainers do. The validation rows may be
-    /// transformed like the training rows, or raw pipeline input: when they lack the features column they are run
-    /// through the transforms that produced <paramref name="trainData"/>.
+    /// transformed like the training rows, or raw pipeline input: when they have the columns of the rows the pipeline
+    /// started from (the source of <paramref name="trainData"/>'s fitted transforms), they are run through those
+    /// transforms first.
     /// </summary>
     public RegularizedNetworkTransformer Fit(IDataView trainData, IDataView? validationData)
     {

@@ -127,8 +127,8 @@ public class RegularizedNetworkOptions
 
     /// <summary>
     /// Validation data scored after every epoch (early stopping). Either rows as the trainer sees them (with the
-    /// features and label columns), or raw rows as the pipeline's input: when the features column is missing, the
-    /// trainer runs them through the transforms that come before it in the pipeline, as it does the training data.
+    /// features and label columns), or raw rows as the pipeline's input: rows with the columns the pipeline started
+    /// from are run through the transforms that come before the trainer in the pipeline, as the training data is.
     /// </summary>
     public IDataView? ValidationData { get; set; }
 
