@@ -265,9 +265,9 @@ public static class StructuredPruning
         Layer shrunk = layer switch
         {
             Dense d => new Dense(n, d.Init, d.UseBias),
-            DropConnectDense dc => new DropConnectDense(n, dc.Rate, dc.MaskMode, dc.Init),
+            DropConnectDense dc => new DropConnectDense(n, dc.Rate, dc.MaskMode, dc.Init, dc.Inference, dc.InferenceSamples),
             Conv2D c => new Conv2D(n, (c.KernelHeight, c.KernelWidth), c.Stride, c.Padding, c.Dilation, c.UseBias, c.Init),
-            DropConnectConv2D dcc => new DropConnectConv2D(n, (dcc.KernelHeight, dcc.KernelWidth), dcc.Rate, dcc.Stride, dcc.Padding, dcc.Dilation, dcc.UseBias, dcc.Init),
+            DropConnectConv2D dcc => new DropConnectConv2D(n, (dcc.KernelHeight, dcc.KernelWidth), dcc.Rate, dcc.Stride, dcc.Padding, dcc.Dilation, dcc.UseBias, dcc.Init, dcc.Granularity),
             _ => throw new NotSupportedException($"{layer.Name} cannot be shrunk."),
         };
         float[][] values = bias is null ? [w] : [w, Pick(bias.Value.Data, rows)];
