@@ -129,18 +129,22 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
         var dMu = ctx.Buffer(this, 2, [batch, units]);
         var dSigma = ctx.Buffer(this, 3, [batch, units]);
         ctx.Rng.FillUniform(theta.Span);
-        var th = theta.Span;
-        var dm = dMu.Span;
-        var ds = dSigma.Span;
-        for (int i = 0; i < th.Length; i++)
+        // Each draw's inverse distribution function is independent of the others: split the rows over the threads
+        // (the draws were made above, so the split changes no bit).
+        StaticParallel.For(batch, ctx.Threads, (posteriors, theta.Data, dMu.Data, dSigma.Data, units), static (s, from, to) =>
         {
-            // u in (0, 1): the 24-bit uniform moved off 0 by half a step.
-            var (logTheta, dLogMu, dLogSigma) = posteriors[i % units].Sample(th[i] + 1.0 / (1 << 25));
-            th[i] = (float)Math.Exp(logTheta);
-            dm[i] = (float)dLogMu;
-            ds[i] = (float)dLogSigma;
-        }
+            var (posteriors, th, dm, ds, units) = s;
+            for (int i = from * units; i < to * units; i++)
+            {
+                // u in (0, 1): the 24-bit uniform moved off 0 by half a step.
+                var (logTheta, dLogMu, dLogSigma) = posteriors[i % units].Sample(th[i] + 1.0 / (1 << 25));
+                th[i] = (float)Math.Exp(logTheta);
+                dm[i] = (float)dLogMu;
+                ds[i] = (float)dLogSigma;
+            }
+        });
 
+        var th = theta.Span;
         Scale(x.Span, th, y.Span, spatial, perExample: true);
         if (ctx.IsTraining)
         {
