@@ -19,7 +19,7 @@ namespace MLNet.Regularization.Layers;
 /// ∂h/∂z = m ⊙ g'(z) + g(z) ⊙ π(1 − π)α, ∂h/∂α = g(z) ⊙ π(1 − π) ⊙ z and ∂h/∂β = g(z) ⊙ π(1 − π); then dW = dzᵀx,
 /// db = Σ dz, dx = dz W. There is no inverted scaling: inference is the expectation h = σ(αz + β) ⊙ g(z), deterministic,
 /// and its ONNX form is <c>Gemm</c>, <c>Mul(z, α)</c>, <c>Add(·, β)</c>, <c>Sigmoid</c>, the activation's node(s) on z,
-/// <c>Mul</c>. Monte Carlo mode samples the masks; its ONNX form draws them with <c>Bernoulli(π)</c>.</para>
+/// <c>Mul</c>. Monte Carlo mode samples the masks; its ONNX form draws them as <c>Cast(Less(RandomUniformLike(π), π))</c>.</para>
 /// </summary>
 public sealed class StandoutDense : Layer, ILearnedNoise
 {
@@ -207,7 +207,8 @@ public sealed class StandoutDense : Layer, ILearnedNoise
             FormattableString.Invariant($"β = {Beta:G4}; keep probability σ(α·z + β) per example, {1 - MathExtras.Sigmoid(Beta):G3} drop rate at z = 0"));
 
     /// <summary>ONNX, inference: <c>Gemm(x, W, b)</c> → z, <c>Mul(z, α)</c>, <c>Add(·, β)</c>, <c>Sigmoid</c> → π, the
-    /// activation on z → g, <c>Mul(π, g)</c>. Monte Carlo: <c>Mul(Bernoulli(π), g)</c> instead of the last Mul.</summary>
+    /// activation on z → g, <c>Mul(π, g)</c>. Monte Carlo: the mask m = <c>Cast(Less(RandomUniformLike(π), π))</c>, then
+    /// <c>Mul(m, g)</c>.</summary>
     internal override void ExportOnnx(OnnxGraphBuilder g, OnnxExportContext ctx)
     {
         string z = g.Then("Gemm", [g.AddInitializer("weight", Weight.Value.Span, Weight.Value.Shape), g.AddInitializer("bias", Bias.Value.Span, Bias.Value.Shape)], OnnxAttribute.Int("transB", 1));
@@ -217,12 +218,15 @@ public sealed class StandoutDense : Layer, ILearnedNoise
         string activated = g.Current;
         if (ctx.MonteCarlo)
         {
+            // Not ONNX's Bernoulli: ONNX Runtime 1.31's kernel draws 1 with probability 1 − p, against the operator's
+            // specification. A uniform draw below π means the same in every runtime.
             OnnxAttribute[] attributes =
             [
-                OnnxAttribute.Int("dtype", (long)OnnxElementType.Float),
+                OnnxAttribute.Int("dtype", (long)OnnxElementType.Float), OnnxAttribute.Float("low", 0f), OnnxAttribute.Float("high", 1f),
                 .. ctx.NextSeed() is int seed ? [OnnxAttribute.Float("seed", seed)] : Array.Empty<OnnxAttribute>(),
             ];
-            keep = g.AddNode("Bernoulli", [keep], attributes);
+            string uniform = g.AddNode("RandomUniformLike", [keep], attributes);
+            keep = g.AddNode("Cast", [g.AddNode("Less", [uniform, keep])], [OnnxAttribute.Int("to", (long)OnnxElementType.Float)]);
         }
 
         g.Current = g.AddNode("Mul", [keep, activated]);

@@ -34,7 +34,7 @@ internal sealed partial class OnnxGraphReader
     }
 
     // Standout: Gemm → z; Mul(z, α); Add(·, β); Sigmoid → π; the activation on z → g; Mul(π, g)
-    // (Monte Carlo: Bernoulli(π) → m; Mul(m, g)).
+    // (Monte Carlo: RandomUniformLike(π), Less(·, π), Cast → m; Mul(m, g)).
     private void ReadStandout(NodeProto gemm)
     {
         var (weight, units, bias) = GemmWithBias(gemm);
@@ -47,13 +47,18 @@ internal sealed partial class OnnxGraphReader
         var (activation, activated, last) = ReadInnerActivation(IndexOf(sigmoid) + 1, z, units);
         string keep = sigmoid.Output[0];
         var after = NodeAfter(last, "Standout's activation");
-        if (after.OpType == "Bernoulli")
+        if (after.OpType == "RandomUniformLike")
         {
-            var bernoulli = Next(last, "Bernoulli", 1, [keep]);
-            var attributes = Attributes(bernoulli, "dtype", "seed");
-            RequireInt(bernoulli, attributes, "dtype", (long)OnnxElementType.Float, (long)OnnxElementType.Float);
-            keep = bernoulli.Output[0];
-            last = bernoulli;
+            var uniform = Next(last, "RandomUniformLike", 1, [keep]);
+            var attributes = Attributes(uniform, "dtype", "low", "high", "seed");
+            RequireInt(uniform, attributes, "dtype", (long)OnnxElementType.Float, (long)OnnxElementType.Float);
+            RequireFloat(uniform, attributes, "low", 0f, 0f);
+            RequireFloat(uniform, attributes, "high", 1f, 1f);
+            var less = Next(uniform, "Less", 2, [uniform.Output[0], keep]);
+            var cast = Next(less, "Cast", 1, [less.Output[0]]);
+            RequireCastToFloat(cast);
+            keep = cast.Output[0];
+            last = cast;
         }
 
         var product = Next(last, "Mul", 2, [keep, activated]);

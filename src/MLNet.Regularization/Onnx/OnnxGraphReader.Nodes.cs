@@ -80,7 +80,7 @@ internal sealed partial class OnnxGraphReader
             }
         }
 
-        if (opType is not ("Cast" or "Concat" or "Gather" or "Gemm" or "RandomNormalLike" or "Bernoulli" or "ReduceMean"))
+        if (opType is not ("Cast" or "Concat" or "Gather" or "Gemm" or "RandomNormalLike" or "RandomUniformLike" or "ReduceMean"))
         {
             Attributes(node); // none allowed; the callers check the attributes of these
         }
