@@ -88,9 +88,7 @@ public sealed class ConcreteDropout : Layer, IRegularizedLayer, ILearnedNoise
     internal Parameter? FollowingWeight { get; set; }
 
     /// <inheritdoc />
-    public override string Describe() =>
-        (_logit is null ? FormattableString.Invariant($"initial rate={InitialRate}") : FormattableString.Invariant($"rate={Rate:G4} (learned)"))
-        + FormattableString.Invariant($", temperature={Temperature}, length scale={LengthScale}");
+    public override string Describe() => FormattableString.Invariant($"initial rate={InitialRate}, temperature={Temperature}, length scale={LengthScale}");
 
     /// <summary>The relaxed drop mask z̃ = σ((ℓ + log(u + ε) − log(1 − u + ε)) / t) for one uniform draw u.</summary>
     internal static float RelaxedDropMask(float logit, float temperature, float u) =>

@@ -281,7 +281,8 @@ public sealed class Network
         }
     }
 
-    /// <summary>A table of layers, output shapes and parameter counts, like Keras' <c>summary()</c>.</summary>
+    /// <summary>A table of layers, output shapes and parameter counts, like Keras' <c>summary()</c>; learned-noise layers
+    /// add what they learned (rates, weights and units kept).</summary>
     public string Summary()
     {
         EnsureBuilt();
@@ -293,7 +294,8 @@ public sealed class Network
         {
             var l = _layers[i];
             long count = l.Parameters.Sum(p => (long)p.Value.Length);
-            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, i, l.Name, Tensor.FormatShape(l.OutputShape), count.ToString("N0", CultureInfo.InvariantCulture), l.Describe()));
+            string settings = l is ILearnedNoise learned ? $"{l.Describe()}; learned: {learned.Summarize().Describe()}" : l.Describe();
+            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, i, l.Name, Tensor.FormatShape(l.OutputShape), count.ToString("N0", CultureInfo.InvariantCulture), settings));
         }
 
         sb.Append(CultureInfo.InvariantCulture, $"total trainable parameters: {ParameterCount:N0}");

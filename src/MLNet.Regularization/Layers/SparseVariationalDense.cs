@@ -100,17 +100,8 @@ public sealed class SparseVariationalDense : Layer, IRegularizedLayer, ILearnedN
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
-    public override string Describe()
-    {
-        string text = FormattableString.Invariant($"units={Units}, prune log α > {Threshold}");
-        if (_weight is not null)
-        {
-            var keep = KeepMask();
-            text += FormattableString.Invariant($", kept {keep.KeptCount:N0}/{keep.Length:N0} weights ({100.0 * keep.KeptCount / keep.Length:0.##}%)");
-        }
-
-        return text + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "") + (MaskDuringTraining ? "" : ", unmasked training") + $", init={Init}";
-    }
+    public override string Describe() => FormattableString.Invariant($"units={Units}, prune log α > {Threshold}")
+        + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "") + (MaskDuringTraining ? "" : ", unmasked training") + $", init={Init}";
 
     /// <summary>log α = clip(log σ² − log(θ² + 10⁻⁸), −8, 8) of weight k, in float as the layer computes it.</summary>
     internal static float LogAlphaOf(float theta, float logSigma2) =>

@@ -111,7 +111,7 @@ public sealed class StandoutDense : Layer, ILearnedNoise
 
     /// <inheritdoc />
     public override string Describe() =>
-        FormattableString.Invariant($"units={Units}, activation={_activation.Name}, α={(_tying is null ? InitialAlpha : Alpha):G4}, β={(_tying is null ? InitialBeta : Beta):G4}{(LearnTying ? (_tying is null ? "" : " (learned)") : " (fixed)")}, init={Init}");
+        FormattableString.Invariant($"units={Units}, activation={_activation.Name}, initial α={InitialAlpha}, initial β={InitialBeta}{(LearnTying ? ", learned" : ", fixed")}, init={Init}");
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor x, ForwardContext ctx)

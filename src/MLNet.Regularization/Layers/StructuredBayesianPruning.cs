@@ -78,16 +78,8 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
-    public override string Describe()
-    {
-        string text = FormattableString.Invariant($"prune SNR < {Threshold}");
-        if (_mu is not null)
-        {
-            text += FormattableString.Invariant($", kept {Kept().Count(k => k)}/{Units} units");
-        }
-
-        return text + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "");
-    }
+    public override string Describe() => FormattableString.Invariant($"prune SNR < {Threshold}")
+        + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "");
 
     /// <summary>The signal-to-noise ratio E[θ]/√Var[θ] of each unit (+∞ when the variance rounds to 0).</summary>
     public double[] SignalToNoise() => Enumerable.Range(0, Units).Select(u => PosteriorOf(u).SignalToNoise).ToArray();

@@ -114,8 +114,7 @@ public sealed class VariationalDense : Layer, IRegularizedLayer, ILearnedNoise
     public float[] Rates() => LogAlpha.Value.Data.Select(la => { double a = Math.Exp(Math.Min(la, 0)); return (float)(a / (1 + a)); }).ToArray();
 
     /// <inheritdoc />
-    public override string Describe() => FormattableString.Invariant($"units={Units}, α per {GranularityName(Granularity)}")
-        + (_logAlpha is null ? FormattableString.Invariant($", initial rate={InitialRate}") : FormattableString.Invariant($", learned rate={Rates().Average():G3}"))
+    public override string Describe() => FormattableString.Invariant($"units={Units}, α per {GranularityName(Granularity)}, initial rate={InitialRate}")
         + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "") + $", init={Init}";
 
     /// <inheritdoc />

@@ -97,7 +97,12 @@ public static class BayesianPruning
                 return j;
             }
 
-            if (layer is Flatten or GlobalAveragePool || (layer.Parameters.Count > 0 && layer is not BatchNorm))
+            if (layer is Flatten or GlobalAveragePool)
+            {
+                throw new NotSupportedException($"layer {index} (StructuredBayesianPruning) acts on the output of layer {j} ({layer.Name}), not on whole neurons or channels: put it before any Flatten or GlobalAveragePool.");
+            }
+
+            if (layer.Parameters.Count > 0 && layer is not BatchNorm)
             {
                 throw new NotSupportedException($"layer {index} (StructuredBayesianPruning) follows layer {j} ({layer.Name}), whose units it cannot remove; structured Bayesian pruning shrinks Dense, Conv2D, DropConnectDense and DropConnectConv2D layers.");
             }
