@@ -18,7 +18,8 @@ namespace MLNet.Regularization.Layers;
 /// <item>The learned-noise layers: <see cref="VariationalDense"/> becomes a <see cref="Dense"/> with its means θ;
 /// <see cref="SparseVariationalDense"/> a Dense with θ and its log α mask (<see cref="Pruning.WeightMask"/>), so the
 /// export is the masked sparse network; <see cref="StructuredBayesianPruning"/> disappears into the input columns of
-/// the next Dense or Conv2D, scaled by E[θ]; a <see cref="DropConnectDense"/> with Gaussian moment-matching inference
+/// the next Dense, Conv2D, Standout or fast dropout layer, scaled by E[θ] (fast dropout's variance scales by E[θ]²
+/// through its W ⊙ W, as it should); a <see cref="DropConnectDense"/> with Gaussian moment-matching inference
 /// and the activation after it become one <see cref="DropConnectGaussianInference"/>.</item>
 /// </list>
 /// Pruning masks carry over weight by weight. <see cref="Dropout"/> and <see cref="GaussianDropout"/> stay: at inference they are the identity (or classic
@@ -107,9 +108,9 @@ internal static class InferenceFolding
                 steps.Add((layer.CreateUnbuiltCopy(), values));
             }
 
-            if (steps.Count > before && steps[^1].Layer is Dense or Conv2D && pendingNoise is { } noise)
+            if (steps.Count > before && pendingNoise is { } noise && OutputsOf(steps[^1].Layer) is int outputs)
             {
-                ScaleInputColumns(steps[^1].Values[0], ((Layer)steps[^1].Layer) is Dense d ? d.Units : ((Conv2D)steps[^1].Layer).Filters, noise.Factors, noise.Units);
+                ScaleInputColumns(steps[^1].Values[0], outputs, noise.Factors, noise.Units);
                 pendingNoise = null;
             }
 
@@ -132,6 +133,17 @@ internal static class InferenceFolding
 
         return result;
     }
+
+    /// <summary>The outputs of a layer whose first value array is a weight [outputs, fan-in] that structured Bayesian
+    /// pruning's E[θ] can scale column by column (the layer computes from W·x alone, so W·(θ ⊙ x) = (W diag θ)·x), or null.</summary>
+    private static int? OutputsOf(Layer layer) => layer switch
+    {
+        Dense d => d.Units,
+        Conv2D c => c.Filters,
+        StandoutDense s => s.Units,
+        FastDropoutDense f => f.Units,
+        _ => null,
+    };
 
     /// <summary>Multiplies the input columns of a weight [outputs, fan-in] by the factor of the unit each column reads:
     /// column j of a Dense reads unit j / (fan-in / units) (1 column per unit, or a flattened H·W block), and of a

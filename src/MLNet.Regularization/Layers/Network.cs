@@ -120,7 +120,7 @@ public sealed class Network
             else if (_layers[i] is StructuredBayesianPruning && StructuredBayesianPruningTarget(i) < 0)
             {
                 throw new ArgumentException(
-                    $"layer {i} (StructuredBayesianPruning) must be followed by a Dense, Conv2D, DropConnectDense, DropConnectConv2D, VariationalDense or SparseVariationalDense, with only ReLU, LeakyReLU, pooling, Flatten, GlobalAveragePool and the dropout layers in between: its expected noise E[θ] folds into that layer's input weights at inference.", "layers");
+                    $"layer {i} (StructuredBayesianPruning) must be followed by a Dense, Conv2D, DropConnectDense, DropConnectConv2D, VariationalDense, SparseVariationalDense, StandoutDense or FastDropoutDense, with only ReLU, LeakyReLU, pooling, Flatten, GlobalAveragePool and the dropout layers in between: its expected noise E[θ] folds into that layer's input weights at inference.", "layers");
             }
         }
     }
@@ -133,7 +133,7 @@ public sealed class Network
         {
             switch (_layers[j])
             {
-                case Dense or Conv2D or DropConnectDense or DropConnectConv2D or VariationalDense or SparseVariationalDense:
+                case Dense or Conv2D or DropConnectDense or DropConnectConv2D or VariationalDense or SparseVariationalDense or StandoutDense or FastDropoutDense:
                     return j;
                 case ReLU or LeakyReLU or MaxPool2D or AvgPool2D or Flatten or GlobalAveragePool or Dropout or GaussianDropout or ConcreteDropout or SpatialDropout2D:
                     continue;

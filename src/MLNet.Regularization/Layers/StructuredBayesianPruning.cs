@@ -20,8 +20,9 @@ namespace MLNet.Regularization.Layers;
 /// SNR &lt; <see cref="Threshold"/> (1) are removed, with their neuron or channel, from the layers on both sides
 /// (<c>Pruning.BayesianPruning.Shrink</c>), which gives a smaller dense network.</para>
 /// <para>Inference multiplies by E[θ] = e^(μ + σ²/2)·A/Z, a constant per unit, which the inference network folds into
-/// the input weights (columns) of the next Dense or Conv2D: the layer itself vanishes from the inference network and
-/// from the ONNX export. It must therefore be followed by such a layer, with only ReLU-like activations, pooling,
+/// the input weights (columns) of the next Dense, Conv2D, Standout or fast dropout layer (DropConnect and the variational
+/// layers become a Dense first): the layer itself vanishes from the inference network and from the ONNX export. It must
+/// therefore be followed by such a layer, with only ReLU-like activations, pooling,
 /// flattening and dropout in between (checked when the network is built). Monte Carlo mode samples θ as training does;
 /// ONNX has no inverse normal distribution function, so a Monte Carlo export of this layer is refused. All these
 /// functions of Φ are computed in double precision, with log-space tails.</para>

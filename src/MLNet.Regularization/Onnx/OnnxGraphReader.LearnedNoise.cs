@@ -18,7 +18,12 @@ internal sealed partial class OnnxGraphReader
             return false;
         }
 
-        if (next.Input[0] == gemm.Output[0] && _initializers.ContainsKey(next.Input[1]))
+        // Standout's Mul(z, α) is followed by Add(·, β) and a Sigmoid; a classic dropout's Mul(z, 1 − p) after a Dense is not.
+        var add = _position + 2 < _end ? _nodes[_position + 2] : null;
+        var sigmoid = _position + 3 < _end ? _nodes[_position + 3] : null;
+        if (next.Input[0] == gemm.Output[0] && _initializers.ContainsKey(next.Input[1])
+            && add is { OpType: "Add", Input.Count: 2 } && add.Input[0] == next.Output[0]
+            && sigmoid is { OpType: "Sigmoid", Input.Count: 1 } && sigmoid.Input[0] == add.Output[0])
         {
             ReadStandout(gemm);
             return true;
