@@ -40,7 +40,7 @@ namespace MLNet.Regularization.Experiments;
 /// (default 1e-4): a learned dropout rate (Gal et al.)</description></item>
 /// <item><term>standout_dense</term><description>units; activation (relu | leaky_relu | tanh | sigmoid | gelu), alpha, beta,
 /// learnTying (default true), init: adaptive dropout (Ba &amp; Frey)</description></item>
-/// <item><term>structured_bayesian_pruning</term><description>threshold (SNR, default 1), klWarmup: log-normal noise per unit
+/// <item><term>structured_bayesian_pruning</term><description>threshold (SNR, default 1), klWarmup, initialLogSigma (default −5): log-normal noise per unit
 /// or channel (Neklyudov et al.); must be followed by a dense or convolution layer</description></item>
 /// <item><term>reshape</term><description>shape (per example, such as [28, 28] to read a flat 784-vector as 28 steps of 28)</description></item>
 /// <item><term>embedding</term><description>vocabulary, dimension, rate (embedding dropout of whole word types per sequence)</description></item>
@@ -87,7 +87,7 @@ public sealed class LayerSpec
         ["sparse_variational_dense"] = (["units"], ["threshold", "klWarmup", "maskDuringTraining", "init"], LayerShape.Flat),
         ["concrete_dropout"] = ([], ["rate", "temperature", "lengthScale"], LayerShape.Any),
         ["standout_dense"] = (["units"], ["activation", "alpha", "beta", "learnTying", "init"], LayerShape.Flat),
-        ["structured_bayesian_pruning"] = ([], ["threshold", "klWarmup"], LayerShape.Any),
+        ["structured_bayesian_pruning"] = ([], ["threshold", "klWarmup", "initialLogSigma"], LayerShape.Any),
         ["reshape"] = (["shape"], [], LayerShape.Any),
         ["embedding"] = (["vocabulary", "dimension"], ["rate"], LayerShape.Any),
         ["lstm"] = (["units"], [.. RecurrentOptions, "rnnDrop", "zoneoutCell"], LayerShape.Any),
@@ -192,6 +192,10 @@ public sealed class LayerSpec
     /// signal-to-noise ratio (default 1).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public float? Threshold { get; set; }
+
+    /// <summary>Structured Bayesian pruning's starting log σ (default −5).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? InitialLogSigma { get; set; }
 
     /// <summary>Sparse variational dropout leaves the weights over the threshold out of training too (default true).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -395,7 +399,7 @@ public sealed class LayerSpec
             "sparse_variational_dense" => new SparseVariationalDense(Units!.Value, Threshold ?? 3f, KlWarmup ?? 0, MaskDuringTraining ?? true, init),
             "concrete_dropout" => new ConcreteDropout(Rate ?? 0.1f, Temperature ?? 0.1f, LengthScale ?? 1e-4f),
             "standout_dense" => new StandoutDense(Units!.Value, StandoutActivation(), Alpha ?? 1f, Beta ?? 0f, LearnTying ?? true, init),
-            "structured_bayesian_pruning" => new StructuredBayesianPruning(Threshold ?? 1f, KlWarmup ?? 0),
+            "structured_bayesian_pruning" => new StructuredBayesianPruning(Threshold ?? 1f, KlWarmup ?? 0, InitialLogSigma ?? -5f),
             "reshape" => new Reshape(Shape!),
             "embedding" => new Embedding(Vocabulary!.Value, Dimension!.Value, Rate ?? 0f),
             "lstm" => BothWays(new LSTM(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers())),

@@ -46,8 +46,17 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
     /// <summary>Creates a structured Bayesian pruning layer.</summary>
     /// <param name="threshold">Units whose signal-to-noise ratio is below this are pruned (default 1, the authors').</param>
     /// <param name="klWarmupEpochs">Epochs over which the KL weight rises linearly from 0 to 1 (default 0).</param>
-    public StructuredBayesianPruning(float threshold = 1f, int klWarmupEpochs = 0)
+    /// <param name="initialLogSigma">log σ to start from, in [−20, 5] (default −5, the authors'). An optimizer such as Adam
+    /// moves it by about its learning rate per step, so a unit needs some 5/rate steps before its noise can outgrow its
+    /// signal; short runs on small data may start noisier.</param>
+    public StructuredBayesianPruning(float threshold = 1f, int klWarmupEpochs = 0, float initialLogSigma = -5f)
     {
+        if (!(initialLogSigma >= ParameterMin && initialLogSigma <= ParameterMax))
+        {
+            throw new ArgumentOutOfRangeException(nameof(initialLogSigma), initialLogSigma, $"the initial log σ must be in [{ParameterMin}, {ParameterMax}], got {initialLogSigma}.");
+        }
+
+        InitialLogSigma = initialLogSigma;
         if (!(threshold > 0f && float.IsFinite(threshold)))
         {
             throw new ArgumentOutOfRangeException(nameof(threshold), threshold, $"the signal-to-noise threshold must be positive, got {threshold}.");
@@ -62,6 +71,9 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
 
     /// <summary>Epochs of linear KL warm-up (0: none).</summary>
     public int KlWarmupEpochs { get; }
+
+    /// <summary>The log σ every unit starts from.</summary>
+    public float InitialLogSigma { get; }
 
     /// <summary>μ per unit.</summary>
     public Parameter Mu => _mu ?? throw new InvalidOperationException("StructuredBayesianPruning is not built.");
@@ -80,7 +92,8 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
 
     /// <inheritdoc />
     public override string Describe() => FormattableString.Invariant($"prune SNR < {Threshold}")
-        + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "");
+        + (KlWarmupEpochs > 0 ? FormattableString.Invariant($", KL warm-up={KlWarmupEpochs}") : "")
+        + (InitialLogSigma != -5f ? FormattableString.Invariant($", initial log σ={InitialLogSigma}") : "");
 
     /// <summary>The signal-to-noise ratio E[θ]/√Var[θ] of each unit (+∞ when the variance rounds to 0).</summary>
     public double[] SignalToNoise() => Enumerable.Range(0, Units).Select(u => PosteriorOf(u).SignalToNoise).ToArray();
@@ -236,7 +249,7 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
     }
 
     /// <inheritdoc />
-    protected internal override Layer CreateUnbuiltCopy() => new StructuredBayesianPruning(Threshold, KlWarmupEpochs);
+    protected internal override Layer CreateUnbuiltCopy() => new StructuredBayesianPruning(Threshold, KlWarmupEpochs, InitialLogSigma);
 
     /// <inheritdoc />
     protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)
@@ -248,7 +261,7 @@ public sealed class StructuredBayesianPruning : Layer, IRegularizedLayer, ILearn
 
         _mu = new Parameter("mu", new Tensor(inputShape[0]), ParameterKind.Noise);
         var logSigma = new Tensor(inputShape[0]);
-        logSigma.Span.Fill(-5f);
+        logSigma.Span.Fill(InitialLogSigma);
         _logSigma = new Parameter("log_sigma", logSigma, ParameterKind.Noise);
         return inputShape.ToArray();
     }

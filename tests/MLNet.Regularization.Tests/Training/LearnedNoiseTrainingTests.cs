@@ -77,7 +77,7 @@ public sealed class LearnedNoiseTrainingTests : IDisposable
     {
         var spec = ModelSpec.FromJson("""
             { "layers": [
-                { "type": "structured_bayesian_pruning", "threshold": 0.8, "klWarmup": 2 },
+                { "type": "structured_bayesian_pruning", "threshold": 0.8, "klWarmup": 2, "initialLogSigma": -3 },
                 { "type": "concrete_dropout", "rate": 0.2, "temperature": 0.05, "lengthScale": 0.01 },
                 { "type": "variational_dense", "units": 16, "granularity": "per_unit", "rate": 0.3, "klWarmup": 1, "init": "glorot_uniform" },
                 { "type": "relu" },
@@ -92,7 +92,7 @@ public sealed class LearnedNoiseTrainingTests : IDisposable
         var network = spec.CreateNetwork(3);
         Assert.Equal(["StructuredBayesianPruning", "ConcreteDropout", "VariationalDense", "ReLU", "SparseVariationalDense", "ReLU", "StandoutDense", "FastDropoutDense", "DropConnectDense", "ReLU", "Dense"],
             network.Layers.Select(l => l.Name));
-        Assert.Equal(0.8f, ((StructuredBayesianPruning)network.Layers[0]).Threshold);
+        Assert.Equal((0.8f, -3f), (((StructuredBayesianPruning)network.Layers[0]).Threshold, ((StructuredBayesianPruning)network.Layers[0]).InitialLogSigma));
         Assert.Equal(0.05f, ((ConcreteDropout)network.Layers[1]).Temperature);
         Assert.Equal(VariationalDropoutGranularity.PerUnit, ((VariationalDense)network.Layers[2]).Granularity);
         Assert.False(((SparseVariationalDense)network.Layers[4]).MaskDuringTraining);
@@ -116,6 +116,7 @@ public sealed class LearnedNoiseTrainingTests : IDisposable
         Assert.Contains("temperature must be positive", Assert.Throws<ArgumentOutOfRangeException>(() => new ConcreteDropout(temperature: 0f)).Message);
         Assert.Contains("inside the clipping range", Assert.Throws<ArgumentOutOfRangeException>(() => new SparseVariationalDense(4, threshold: 9f)).Message);
         Assert.Contains("KL warm-up must be 0 or more", Assert.Throws<ArgumentOutOfRangeException>(() => new StructuredBayesianPruning(klWarmupEpochs: -1)).Message);
+        Assert.Contains("initial log σ must be in [-20, 5], got 6", Assert.Throws<ArgumentOutOfRangeException>(() => new StructuredBayesianPruning(initialLogSigma: 6f)).Message);
         Assert.Contains("between 1 and 100,000", Assert.Throws<ArgumentOutOfRangeException>(() => new DropConnectDense(4, 0.2f, inferenceSamples: 0)).Message);
         Assert.Contains("fresh activation", Assert.Throws<ArgumentException>(() =>
         {
