@@ -25,7 +25,17 @@ using MLNet.Regularization.Tensors;
 using MLNet.Regularization.Training;
 using MLNet.Regularization.Uncertainty;
 
-var o = Arguments.Parse(args);
+Arguments o;
+try
+{
+    o = Arguments.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"BayesianDropout: {e.Message}");
+    return 2;
+}
+
 var (train, test) = o.DataDirectory is null ? SampleData.LoadFashionMnistSmall() : SampleData.LoadFashionMnist(o.DataDirectory);
 var trainer = new TrainerOptions { Epochs = o.Epochs, BatchSize = o.Batch, MaxThreads = o.Threads, Optimizer = new Adam { LearningRate = 1e-3f } };
 Console.WriteLine($"Fashion-MNIST: {train.Count:N0} training images (10% held out for validation), {test.Count:N0} test images; LeNet-300-100, Adam 1e-3, " +
@@ -171,7 +181,7 @@ static double SamplesPerSecond(TrainedModel model, Dataset data, int batch)
     var x = new Tensor(data.Features.Span[..(batch * 784)].ToArray(), batch, 784);
     model.PredictProbabilities(x); // warm-up
     double best = 0;
-    for (int round = 0; round < 5; round++)
+    for (int round = 0; round < 3; round++)
     {
         int calls = 0;
         var clock = Stopwatch.StartNew();
