@@ -7,10 +7,10 @@
 // removes and how fast the smaller network infers. Writes the HTML report (leaderboard, learning curves, and the learned
 // rates and sparsity per layer).
 //
-//   dotnet run -c Release --project samples/BayesianDropout                                   # committed 5,000/1,000 subset
-//   dotnet run -c Release --project samples/BayesianDropout -- --data /work/shared/data/fashion-mnist --epochs 100 --only dropout,sparse
+//   dotnet run -c Release --project samples/BayesianDropout                                   # committed 5,000/1,000 subset, 20 epochs
+//   dotnet run -c Release --project samples/BayesianDropout -- --data /work/shared/data/fashion-mnist --epochs 30 --only dropout,sparse,concrete
 //
-// Options: --data DIR (the four Fashion-MNIST IDX files), --epochs N, --batch N, --only m1,m2 (dropout, fast, variational,
+// Options: --data DIR (the four Fashion-MNIST IDX files), --epochs N (default 20), --batch N, --only m1,m2 (dropout, fast, variational,
 // sparse, concrete, standout, sbp, dropconnect), --mc-samples T, --warmup N (KL warm-up epochs), --sbp-log-sigma S
 // (structured Bayesian pruning's starting log σ), --seed N, --threads N, --report FILE, --export DIR (ONNX models).
 using System.Diagnostics;
@@ -227,7 +227,7 @@ internal sealed record Arguments(string? DataDirectory, int Epochs, int Batch, H
 
     public static Arguments Parse(string[] args)
     {
-        var result = new Arguments(null, 40, 100, null, 30, 5, -3f, 1, Environment.ProcessorCount, "bayesian-dropout-report.html", null);
+        var result = new Arguments(null, 20, 100, null, 30, 5, -3f, 1, Environment.ProcessorCount, "bayesian-dropout-report.html", null);
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value.");
