@@ -10,7 +10,7 @@
 //   dotnet run -c Release --project samples/BayesianDropout                                   # committed 5,000/1,000 subset, 20 epochs
 //   dotnet run -c Release --project samples/BayesianDropout -- --data /work/shared/data/fashion-mnist --epochs 30 --only dropout,sparse,concrete
 //
-// Options: --data DIR (the four Fashion-MNIST IDX files), --epochs N (default 20), --batch N, --only m1,m2 (dropout, fast, variational,
+// Options: --data DIR (the four Fashion-MNIST IDX files), --epochs N (default 20), --batch N, --only m1,m2 (none, dropout, fast, variational,
 // sparse, concrete, standout, sbp, dropconnect), --mc-samples T, --warmup N (KL warm-up epochs), --sbp-log-sigma S
 // (structured Bayesian pruning's starting log σ), --seed N, --threads N, --report FILE, --export DIR (ONNX models).
 using System.Diagnostics;
@@ -44,6 +44,7 @@ Console.WriteLine();
 
 var methods = new (string Key, string Name, Func<Network> Network)[]
 {
+    ("none", "no regularization", () => Network.Sequential(new Dense(300), new ReLU(), new Dense(100), new ReLU(), new Dense(10))),
     ("dropout", "dropout 0.2/0.5", () => Network.Sequential(new Dropout(0.2f), new Dense(300), new ReLU(), new Dropout(0.5f), new Dense(100), new ReLU(), new Dropout(0.5f), new Dense(10))),
     ("fast", "fast dropout 0.2/0.5", () => Network.Sequential(new FastDropoutDense(300, 0.2f), new FastDropoutDense(100, 0.5f), new FastDropoutDense(10, 0.5f, FastDropoutActivation.Linear))),
     ("variational", "variational dropout", () => Network.Sequential(
@@ -94,6 +95,7 @@ HtmlReport.Write(result, o.Report, new HtmlReportOptions
 Console.WriteLine();
 Console.WriteLine("test acc / log-loss: deterministic inference; MC: mean of the Monte Carlo passes (dropout, masks and noise on; for fast dropout");
 Console.WriteLine("the Gaussian sampled); ECE: expected calibration error over 15 bins; weights: share of the weights the inference network keeps.");
+Console.WriteLine("MC loss clips each probability at 1e-7, the deterministic log-loss is the trainer's exact one: compare MC losses with each other.");
 
 if (models.TryGetValue("structured Bayesian pruning", out var full))
 {
@@ -223,7 +225,7 @@ internal static class GemmInfo
 /// <summary>Command-line options of the sample.</summary>
 internal sealed record Arguments(string? DataDirectory, int Epochs, int Batch, HashSet<string>? Only, int McSamples, int Warmup, float SbpLogSigma, int Seed, int Threads, string Report, string? Export)
 {
-    private static readonly string[] Methods = ["dropout", "fast", "variational", "sparse", "concrete", "standout", "sbp", "dropconnect"];
+    private static readonly string[] Methods = ["none", "dropout", "fast", "variational", "sparse", "concrete", "standout", "sbp", "dropconnect"];
 
     public static Arguments Parse(string[] args)
     {

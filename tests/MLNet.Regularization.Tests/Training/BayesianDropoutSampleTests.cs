@@ -63,7 +63,7 @@ public sealed class BayesianDropoutSampleTests(ITestOutputHelper output) : IDisp
     {
         var (exit, _, stderr) = RunSample(["--only", "dropout,magic"]);
         Assert.Equal(2, exit);
-        Assert.Contains("--only takes dropout, fast, variational, sparse, concrete, standout, sbp, dropconnect, got 'magic'", stderr);
+        Assert.Contains("--only takes none, dropout, fast, variational, sparse, concrete, standout, sbp, dropconnect, got 'magic'", stderr);
 
         (exit, _, stderr) = RunSample(["--epochs", "many"]);
         Assert.Equal(2, exit);
