@@ -79,7 +79,7 @@ internal static class Workloads
         var data = dataset ?? Train;
         network.Build(data.SampleShape, new Rng(1));
         var options = new TrainerOptions { BatchSize = BatchSize, MaxThreads = threads, Optimizer = new Adam() };
-        var step = new TrainingStep(network, new SoftmaxCrossEntropy(), options, new Rng(2), data.Task);
+        var step = new TrainingStep(network, new SoftmaxCrossEntropy(), options, new Rng(2), data.Task, data.Count);
         int count = data.Count / BatchSize;
         var batches = new (Tensor, float[], int[])[count];
         for (int b = 0; b < count; b++)

@@ -15,9 +15,11 @@ namespace MLNet.Regularization.Experiments;
 /// <para>Types and the properties each takes (the rest must be left out):</para>
 /// <list type="table">
 /// <item><term>dense</term><description>units, init, useBias</description></item>
-/// <item><term>dropconnect_dense</term><description>units, rate, maskMode (per_mini_batch | per_example), init</description></item>
+/// <item><term>dropconnect_dense</term><description>units, rate, maskMode (per_mini_batch | per_example), init, inference
+/// (expected_weights | gaussian: Wan et al.'s moment matching through the activation that follows), samples (Z, default 100)</description></item>
 /// <item><term>conv2d</term><description>filters, kernel, stride, padding ("same", "valid" or pixels), dilation, useBias, init</description></item>
-/// <item><term>dropconnect_conv2d</term><description>filters, kernel, rate, stride, padding, dilation, useBias, init</description></item>
+/// <item><term>dropconnect_conv2d</term><description>filters, kernel, rate, stride, padding, dilation, useBias, init, granularity
+/// (weight | kernel_slice | filter: what one mask draw drops)</description></item>
 /// <item><term>maxpool2d, avgpool2d</term><description>pool, stride, padding</description></item>
 /// <item><term>max_pooling_dropout</term><description>rate, pool, stride, padding, inference (weighted | max)</description></item>
 /// <item><term>global_avg_pool, flatten</term><description>nothing</description></item>
@@ -28,6 +30,18 @@ namespace MLNet.Regularization.Experiments;
 /// <item><term>cutout</term><description>size, count, probability, fill</description></item>
 /// <item><term>dropblock</term><description>rate, blockSize, shareMaskAcrossChannels</description></item>
 /// <item><term>maxdrop</term><description>rate, mode (feature_wise | channel_wise)</description></item>
+/// <item><term>fast_dropout_dense</term><description>units, rate; activation (relu | sigmoid | linear), init: fast dropout
+/// (Wang &amp; Manning)</description></item>
+/// <item><term>variational_dense</term><description>units; granularity (per_layer | per_unit | per_weight), rate (the initial
+/// rate, default 0.2), klWarmup (epochs), init: variational dropout with learned α (Kingma et al.)</description></item>
+/// <item><term>sparse_variational_dense</term><description>units; threshold (log α, default 3), klWarmup, maskDuringTraining,
+/// init: sparse variational dropout (Molchanov et al.)</description></item>
+/// <item><term>concrete_dropout</term><description>rate (initial, default 0.1), temperature (default 0.1), lengthScale
+/// (default 1e-4): a learned dropout rate (Gal et al.)</description></item>
+/// <item><term>standout_dense</term><description>units; activation (relu | leaky_relu | tanh | sigmoid | gelu), alpha, beta,
+/// learnTying (default true), init: adaptive dropout (Ba &amp; Frey)</description></item>
+/// <item><term>structured_bayesian_pruning</term><description>threshold (SNR, default 1), klWarmup, initialLogSigma (default −5): log-normal noise per unit
+/// or channel (Neklyudov et al.); must be followed by a dense or convolution layer</description></item>
 /// <item><term>reshape</term><description>shape (per example, such as [28, 28] to read a flat 784-vector as 28 steps of 28)</description></item>
 /// <item><term>embedding</term><description>vocabulary, dimension, rate (embedding dropout of whole word types per sequence)</description></item>
 /// <item><term>lstm, gru</term><description>units, returnSequences, bidirectional; the recurrent dropout family: inputDropout and
@@ -48,9 +62,9 @@ public sealed class LayerSpec
     private static readonly Dictionary<string, (string[] Required, string[] Optional, LayerShape Shape)> Kinds = new(StringComparer.Ordinal)
     {
         ["dense"] = (["units"], ["init", "useBias"], LayerShape.Flat),
-        ["dropconnect_dense"] = (["units", "rate"], ["maskMode", "init"], LayerShape.Flat),
+        ["dropconnect_dense"] = (["units", "rate"], ["maskMode", "init", "inference", "samples"], LayerShape.Flat),
         ["conv2d"] = (["filters", "kernel"], ["stride", "padding", "dilation", "useBias", "init"], LayerShape.Image),
-        ["dropconnect_conv2d"] = (["filters", "kernel", "rate"], ["stride", "padding", "dilation", "useBias", "init"], LayerShape.Image),
+        ["dropconnect_conv2d"] = (["filters", "kernel", "rate"], ["stride", "padding", "dilation", "useBias", "init", "granularity"], LayerShape.Image),
         ["maxpool2d"] = ([], ["pool", "stride", "padding"], LayerShape.Image),
         ["avgpool2d"] = ([], ["pool", "stride", "padding"], LayerShape.Image),
         ["max_pooling_dropout"] = (["rate"], ["pool", "stride", "padding", "inference"], LayerShape.Image),
@@ -68,6 +82,12 @@ public sealed class LayerSpec
         ["cutout"] = (["size"], ["count", "probability", "fill"], LayerShape.Image),
         ["dropblock"] = (["rate"], ["blockSize", "shareMaskAcrossChannels"], LayerShape.Image),
         ["maxdrop"] = (["rate"], ["mode"], LayerShape.Any),
+        ["fast_dropout_dense"] = (["units", "rate"], ["activation", "init"], LayerShape.Flat),
+        ["variational_dense"] = (["units"], ["granularity", "rate", "klWarmup", "init"], LayerShape.Flat),
+        ["sparse_variational_dense"] = (["units"], ["threshold", "klWarmup", "maskDuringTraining", "init"], LayerShape.Flat),
+        ["concrete_dropout"] = ([], ["rate", "temperature", "lengthScale"], LayerShape.Any),
+        ["standout_dense"] = (["units"], ["activation", "alpha", "beta", "learnTying", "init"], LayerShape.Flat),
+        ["structured_bayesian_pruning"] = ([], ["threshold", "klWarmup", "initialLogSigma"], LayerShape.Any),
         ["reshape"] = (["shape"], [], LayerShape.Any),
         ["embedding"] = (["vocabulary", "dimension"], ["rate"], LayerShape.Any),
         ["lstm"] = (["units"], [.. RecurrentOptions, "rnnDrop", "zoneoutCell"], LayerShape.Any),
@@ -145,9 +165,61 @@ public sealed class LayerSpec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? MaskMode { get; set; }
 
-    /// <summary>Max-pooling dropout's inference rule: weighted (default, not exportable to ONNX) or max.</summary>
+    /// <summary>Inference rule: max-pooling dropout's weighted (default, not exportable to ONNX) or max; DropConnect's
+    /// expected_weights (default) or gaussian (moment matching).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Inference { get; set; }
+
+    /// <summary>Gaussian samples per unit of DropConnect's moment-matching inference (default 100).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Samples { get; set; }
+
+    /// <summary>What one draw covers or shares: DropConnectConv2D's weight (default), kernel_slice or filter; variational
+    /// dropout's α per_layer, per_unit or per_weight (default).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Granularity { get; set; }
+
+    /// <summary>The activation of a fast dropout layer (relu, default; sigmoid; linear) or a Standout layer (relu, default;
+    /// leaky_relu, tanh, sigmoid, gelu).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Activation { get; set; }
+
+    /// <summary>Epochs over which a variational layer's KL weight rises linearly from 0 to 1 (default 0).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? KlWarmup { get; set; }
+
+    /// <summary>Pruning threshold: sparse variational dropout's log α (default 3), structured Bayesian pruning's
+    /// signal-to-noise ratio (default 1).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? Threshold { get; set; }
+
+    /// <summary>Structured Bayesian pruning's starting log σ (default −5).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? InitialLogSigma { get; set; }
+
+    /// <summary>Sparse variational dropout leaves the weights over the threshold out of training too (default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? MaskDuringTraining { get; set; }
+
+    /// <summary>Concrete dropout's relaxation temperature (default 0.1).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? Temperature { get; set; }
+
+    /// <summary>Concrete dropout's prior length scale (default 1e-4).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? LengthScale { get; set; }
+
+    /// <summary>Standout's belief-network scale α (default 1).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? Alpha { get; set; }
+
+    /// <summary>Standout's belief-network shift β (default 0).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? Beta { get; set; }
+
+    /// <summary>Standout learns α and β (default true).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? LearnTying { get; set; }
 
     /// <summary>Max-drop's mode: feature_wise (default) or channel_wise.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -296,9 +368,12 @@ public sealed class LayerSpec
         return Type switch
         {
             "dense" => new Dense(Units!.Value, init, UseBias ?? true),
-            "dropconnect_dense" => new DropConnectDense(Units!.Value, Rate!.Value, ParseChoice(MaskMode, "maskMode", DropConnectMaskMode.PerMiniBatch, ("per_mini_batch", DropConnectMaskMode.PerMiniBatch), ("per_example", DropConnectMaskMode.PerExample)), init),
+            "dropconnect_dense" => new DropConnectDense(Units!.Value, Rate!.Value, ParseChoice(MaskMode, "maskMode", DropConnectMaskMode.PerMiniBatch, ("per_mini_batch", DropConnectMaskMode.PerMiniBatch), ("per_example", DropConnectMaskMode.PerExample)), init,
+                ParseChoice(Inference, "inference", DropConnectInference.ExpectedWeights, ("expected_weights", DropConnectInference.ExpectedWeights), ("gaussian", DropConnectInference.GaussianMomentMatching)),
+                Samples ?? DropConnectGaussianInference.DefaultSamples),
             "conv2d" => new Conv2D(Filters!.Value, Kernel!.Value, Stride ?? 1, padding, Dilation ?? 1, UseBias ?? true, init),
-            "dropconnect_conv2d" => new DropConnectConv2D(Filters!.Value, Kernel!.Value, Rate!.Value, Stride ?? 1, padding, Dilation ?? 1, UseBias ?? true, init),
+            "dropconnect_conv2d" => new DropConnectConv2D(Filters!.Value, Kernel!.Value, Rate!.Value, Stride ?? 1, padding, Dilation ?? 1, UseBias ?? true, init,
+                ParseChoice(Granularity, "granularity", DropConnectKernelGranularity.Weight, ("weight", DropConnectKernelGranularity.Weight), ("kernel_slice", DropConnectKernelGranularity.KernelSlice), ("filter", DropConnectKernelGranularity.Filter))),
             "maxpool2d" => new MaxPool2D(Pool ?? 2, Stride, padding),
             "avgpool2d" => new AvgPool2D(Pool ?? 2, Stride, padding),
             "max_pooling_dropout" => new MaxPoolingDropout(Rate!.Value, Pool ?? 2, Stride, padding, ParseChoice(Inference, "inference", MaxPoolingDropoutInference.ProbabilisticWeighted, ("weighted", MaxPoolingDropoutInference.ProbabilisticWeighted), ("max", MaxPoolingDropoutInference.Max))),
@@ -316,6 +391,15 @@ public sealed class LayerSpec
             "cutout" => new Cutout(Size!.Value, Count ?? 1, Probability ?? 1f, Fill ?? 0f),
             "dropblock" => new DropBlock(Rate!.Value, BlockSize ?? 3, ShareMaskAcrossChannels ?? false),
             "maxdrop" => new MaxDrop(Rate!.Value, ParseChoice(Mode, "mode", MaxDropMode.FeatureWise, ("feature_wise", MaxDropMode.FeatureWise), ("channel_wise", MaxDropMode.ChannelWise))),
+            "fast_dropout_dense" => new FastDropoutDense(Units!.Value, Rate!.Value,
+                ParseChoice(Activation, "activation", FastDropoutActivation.ReLU, ("relu", FastDropoutActivation.ReLU), ("sigmoid", FastDropoutActivation.Sigmoid), ("linear", FastDropoutActivation.Linear)), init),
+            "variational_dense" => new VariationalDense(Units!.Value,
+                ParseChoice(Granularity, "granularity", VariationalDropoutGranularity.PerWeight, ("per_layer", VariationalDropoutGranularity.PerLayer), ("per_unit", VariationalDropoutGranularity.PerUnit), ("per_weight", VariationalDropoutGranularity.PerWeight)),
+                Rate ?? 0.2f, KlWarmup ?? 0, init),
+            "sparse_variational_dense" => new SparseVariationalDense(Units!.Value, Threshold ?? 3f, KlWarmup ?? 0, MaskDuringTraining ?? true, init),
+            "concrete_dropout" => new ConcreteDropout(Rate ?? 0.1f, Temperature ?? 0.1f, LengthScale ?? 1e-4f),
+            "standout_dense" => new StandoutDense(Units!.Value, StandoutActivation(), Alpha ?? 1f, Beta ?? 0f, LearnTying ?? true, init),
+            "structured_bayesian_pruning" => new StructuredBayesianPruning(Threshold ?? 1f, KlWarmup ?? 0, InitialLogSigma ?? -5f),
             "reshape" => new Reshape(Shape!),
             "embedding" => new Embedding(Vocabulary!.Value, Dimension!.Value, Rate ?? 0f),
             "lstm" => BothWays(new LSTM(Units!.Value, ReturnSequences ?? false, RecurrentRegularizers())),
@@ -323,6 +407,10 @@ public sealed class LayerSpec
             _ => throw new ArgumentException($"unknown layer type '{Type}'; use one of {string.Join(", ", Kinds.Keys)}.", nameof(Type)),
         };
     }
+
+    /// <summary>The activation a Standout layer names.</summary>
+    private Layers.Activation StandoutActivation() => ParseChoice<Func<Layers.Activation>>(Activation, "activation", () => new ReLU(),
+        ("relu", () => new ReLU()), ("leaky_relu", () => new LeakyReLU()), ("tanh", () => new Tanh()), ("sigmoid", () => new Sigmoid()), ("gelu", () => new GELU()))();
 
     /// <summary>Read the sequence both ways (a second reader on the reversed sequence, states concatenated: 2H per step).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

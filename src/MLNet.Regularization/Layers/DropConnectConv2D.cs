@@ -4,10 +4,26 @@ using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
 
+/// <summary>What one Bernoulli draw of a <see cref="DropConnectConv2D"/> mask covers.</summary>
+public enum DropConnectKernelGranularity
+{
+    /// <summary>Each kernel weight on its own (one draw per weight).</summary>
+    Weight,
+
+    /// <summary>A whole 2-D kernel slice W[filter, input channel, :, :]: the filter stops seeing that input channel
+    /// (one draw per (filter, input channel)).</summary>
+    KernelSlice,
+
+    /// <summary>A whole filter W[filter, :, :, :]: the output channel gets only its bias (one draw per filter).</summary>
+    Filter,
+}
+
 /// <summary>
 /// DropConnect on a convolution's kernels (Wan et al., 2013, "Regularization of neural networks using DropConnect",
 /// applied to the kernel weights of a <see cref="Conv2D"/>: "drop convolution kernels"). Training: one mask
-/// M ~ Bernoulli(1 − rate) of the kernel's shape [filters, inC, kh, kw] per mini-batch, y = conv(x, M ⊙ W) + b;
+/// M ~ Bernoulli(1 − rate) of the kernel's shape [filters, inC, kh, kw] per mini-batch, y = conv(x, M ⊙ W) + b, where
+/// one draw covers a single weight, a 2-D kernel slice per (filter, input channel) or a whole filter by
+/// <see cref="Granularity"/> (every weight of a dropped group is 0, so each weight is still kept with probability 1 − rate);
 /// backward dW = M ⊙ dW_eff, dx = col2im(dYᵀ · (M ⊙ W)). Inference uses the expected kernels E[M ⊙ W] = (1 − rate)·W
 /// element-wise (the paper's mean approximation); the bias is never masked. Monte Carlo mode draws masks as in
 /// training and keeps nothing for backward.
@@ -31,8 +47,10 @@ public sealed class DropConnectConv2D : Layer
     /// <param name="dilation">Spacing between kernel taps.</param>
     /// <param name="useBias">Whether to add a (never masked) bias per filter.</param>
     /// <param name="init">Weight initialization.</param>
-    public DropConnectConv2D(int filters, int kernelSize, float rate, int stride = 1, Padding2D padding = default, int dilation = 1, bool useBias = true, WeightInit init = WeightInit.HeUniform)
-        : this(filters, (kernelSize, kernelSize), rate, stride, padding, dilation, useBias, init)
+    /// <param name="granularity">What one mask draw covers (default a single weight).</param>
+    public DropConnectConv2D(int filters, int kernelSize, float rate, int stride = 1, Padding2D padding = default, int dilation = 1, bool useBias = true, WeightInit init = WeightInit.HeUniform,
+        DropConnectKernelGranularity granularity = DropConnectKernelGranularity.Weight)
+        : this(filters, (kernelSize, kernelSize), rate, stride, padding, dilation, useBias, init, granularity)
     {
     }
 
@@ -45,9 +63,17 @@ public sealed class DropConnectConv2D : Layer
     /// <param name="dilation">Spacing between kernel taps.</param>
     /// <param name="useBias">Whether to add a bias per filter.</param>
     /// <param name="init">Weight initialization.</param>
-    public DropConnectConv2D(int filters, (int Height, int Width) kernelSize, float rate, int stride = 1, Padding2D padding = default, int dilation = 1, bool useBias = true, WeightInit init = WeightInit.HeUniform)
+    /// <param name="granularity">What one mask draw covers (default a single weight).</param>
+    public DropConnectConv2D(int filters, (int Height, int Width) kernelSize, float rate, int stride = 1, Padding2D padding = default, int dilation = 1, bool useBias = true, WeightInit init = WeightInit.HeUniform,
+        DropConnectKernelGranularity granularity = DropConnectKernelGranularity.Weight)
     {
         Settings = ConvSettings.Validate(nameof(DropConnectConv2D), filters, kernelSize, stride, dilation);
+        if (!Enum.IsDefined(granularity))
+        {
+            throw new ArgumentOutOfRangeException(nameof(granularity), granularity, "unknown DropConnect kernel granularity.");
+        }
+
+        Granularity = granularity;
         Rate = Dropout.CheckRate(rate, nameof(rate));
         Padding = padding;
         UseBias = useBias;
@@ -56,6 +82,9 @@ public sealed class DropConnectConv2D : Layer
 
     /// <summary>The probability of dropping each kernel weight.</summary>
     public float Rate { get; }
+
+    /// <summary>What one mask draw covers: a weight, a kernel slice or a filter.</summary>
+    public DropConnectKernelGranularity Granularity { get; }
 
     /// <summary>Number of output channels.</summary>
     public int Filters => Settings.Filters;
@@ -102,7 +131,8 @@ public sealed class DropConnectConv2D : Layer
 
     /// <inheritdoc />
     public override string Describe() =>
-        Settings.Describe(Padding) + FormattableString.Invariant($", rate={Rate}, init={Init}") + (UseBias ? "" : ", no bias");
+        Settings.Describe(Padding) + FormattableString.Invariant($", rate={Rate}, init={Init}") + (UseBias ? "" : ", no bias")
+        + (Granularity == DropConnectKernelGranularity.Weight ? "" : $", granularity={Granularity}");
 
     /// <summary>The expected kernels (1 − rate)·W that inference uses (a new tensor).</summary>
     public Tensor ExpectedWeights()
@@ -133,7 +163,15 @@ public sealed class DropConnectConv2D : Layer
 
         var mask = ctx.Buffer(this, 1, Weight.Value.Shape);
         var effective = ctx.Buffer(this, 2, Weight.Value.Shape);
-        DropConnectDense.DrawMaskedWeights(ctx.Rng, Rate, Weight.Value.Data, mask.Data, effective.Data, ctx.Threads);
+        if (Granularity == DropConnectKernelGranularity.Weight)
+        {
+            DropConnectDense.DrawMaskedWeights(ctx.Rng, Rate, Weight.Value.Data, mask.Data, effective.Data, ctx.Threads);
+        }
+        else
+        {
+            DrawGroupMask(ctx, mask.Span);
+            TensorPrimitives.Multiply(Weight.Value.Span, mask.Span, effective.Span);
+        }
         Engine.Forward(this, x, effective.Data, 1f, bias, y, ctx);
         if (ctx.IsTraining)
         {
@@ -176,9 +214,31 @@ public sealed class DropConnectConv2D : Layer
         ConvOnnx.Conv(g, ExpectedWeights().Span, Weight.Value.Shape, _bias is null ? [] : _bias.Value.Span, _bias is not null, Stride, Dilation, ResolvedPadding, "expected_weight");
     }
 
+    /// <summary>The number of weights one mask draw covers: kh·kw for a kernel slice, inC·kh·kw for a filter, 1 for a weight.</summary>
+    public int GroupSize => Granularity switch
+    {
+        DropConnectKernelGranularity.KernelSlice => KernelHeight * KernelWidth,
+        DropConnectKernelGranularity.Filter => Weight.Value.Length / Filters,
+        _ => 1,
+    };
+
+    /// <summary>A mask of whole groups: one Bernoulli(1 − rate) draw per group of <see cref="GroupSize"/> consecutive
+    /// weights (the kernel slices and filters are contiguous in [filters, inC, kh, kw]), group g using counter start + g
+    /// of a range reserved here, then spread over its weights.</summary>
+    private void DrawGroupMask(ForwardContext ctx, Span<float> mask)
+    {
+        int size = GroupSize, groups = mask.Length / size;
+        var draws = ctx.Buffer(this, 3, [groups]).Span;
+        ctx.Rng.FillBernoulli(draws, Rate, 1f);
+        for (int group = 0; group < groups; group++)
+        {
+            mask.Slice(group * size, size).Fill(draws[group]);
+        }
+    }
+
     /// <inheritdoc />
     protected internal override Layer CreateUnbuiltCopy() =>
-        new DropConnectConv2D(Filters, (KernelHeight, KernelWidth), Rate, Stride, Padding, Dilation, UseBias, Init);
+        new DropConnectConv2D(Filters, (KernelHeight, KernelWidth), Rate, Stride, Padding, Dilation, UseBias, Init, Granularity);
 
     /// <inheritdoc />
     protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)

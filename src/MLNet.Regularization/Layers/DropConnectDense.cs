@@ -17,12 +17,28 @@ public enum DropConnectMaskMode
     PerExample,
 }
 
+/// <summary>How a trained <see cref="DropConnectDense"/> infers.</summary>
+public enum DropConnectInference
+{
+    /// <summary>The expected weights (1 − rate)·W in a plain Dense: the mean approximation most re-implementations use,
+    /// cheap and deterministic.</summary>
+    ExpectedWeights,
+
+    /// <summary>Wan et al.'s Algorithm 2: each pre-activation moment-matched to a Gaussian N(μ, V), samples of it passed
+    /// through the activation that follows the layer and averaged (see <see cref="DropConnectGaussianInference"/>).</summary>
+    GaussianMomentMatching,
+}
+
 /// <summary>
 /// DropConnect (Wan et al., 2013, "Regularization of neural networks using DropConnect"): a fully connected
 /// layer whose individual weights are dropped. Training: y = x · (M ⊙ W)ᵀ + b with M ~ Bernoulli(1 − rate);
-/// backward: dW = M ⊙ (dYᵀ · X), dX = dY · (M ⊙ W). Inference uses the expected weights E[M ⊙ W] = (1 − rate)·W
-/// (the paper's mean approximation, not its Gaussian moment matching). The bias is not masked. In Monte Carlo
-/// mode masks are drawn as in training.
+/// backward: dW = M ⊙ (dYᵀ · X), dX = dY · (M ⊙ W). The bias is not masked. In Monte Carlo mode masks are drawn as in
+/// training. Inference, by <see cref="Inference"/>: the expected weights E[M ⊙ W] = (1 − rate)·W (the mean
+/// approximation, the default), or the paper's own rule, Gaussian moment matching: with keep probability q = 1 − rate,
+/// u ~ N(μ, V), μ = qWx + b, V = q(1 − q)(W ⊙ W)(x ⊙ x), Z samples of u through the activation right after the layer,
+/// averaged — the inference network then holds a <see cref="DropConnectGaussianInference"/> in place of this layer and
+/// that activation (a batch norm in between is folded into it first). Validation during training runs this layer in
+/// inference mode unfolded and uses the expected weights either way.
 /// </summary>
 public sealed class DropConnectDense : Layer
 {
@@ -39,18 +55,35 @@ public sealed class DropConnectDense : Layer
     /// <param name="rate">Probability of dropping each weight, in [0, 1).</param>
     /// <param name="maskMode">Per mini-batch (default, fast) or per example (as in the paper, slow).</param>
     /// <param name="init">Weight initialization.</param>
-    public DropConnectDense(int units, float rate, DropConnectMaskMode maskMode = DropConnectMaskMode.PerMiniBatch, WeightInit init = WeightInit.HeUniform)
+    /// <param name="inference">How the trained layer infers (default the expected weights).</param>
+    /// <param name="inferenceSamples">Z, the Gaussian samples per unit that moment-matching inference averages (default
+    /// 100; ignored for the expected weights).</param>
+    public DropConnectDense(int units, float rate, DropConnectMaskMode maskMode = DropConnectMaskMode.PerMiniBatch, WeightInit init = WeightInit.HeUniform,
+        DropConnectInference inference = DropConnectInference.ExpectedWeights, int inferenceSamples = DropConnectGaussianInference.DefaultSamples)
     {
         if (units <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(units), units, "DropConnectDense needs at least one unit.");
         }
 
+        if (!Enum.IsDefined(inference))
+        {
+            throw new ArgumentOutOfRangeException(nameof(inference), inference, "unknown DropConnect inference.");
+        }
+
         Units = units;
         Rate = Dropout.CheckRate(rate, nameof(rate));
         MaskMode = maskMode;
         Init = init;
+        Inference = inference;
+        InferenceSamples = DropConnectGaussianInference.CheckSamples(inferenceSamples, nameof(inferenceSamples));
     }
+
+    /// <summary>How the trained layer infers.</summary>
+    public DropConnectInference Inference { get; }
+
+    /// <summary>Z, the samples per unit of moment-matching inference.</summary>
+    public int InferenceSamples { get; }
 
     /// <summary>The number of outputs.</summary>
     public int Units { get; }
@@ -77,7 +110,8 @@ public sealed class DropConnectDense : Layer
     public override bool IsStochastic => Rate > 0f;
 
     /// <inheritdoc />
-    public override string Describe() => FormattableString.Invariant($"units={Units}, rate={Rate}, mask={MaskMode}, init={Init}");
+    public override string Describe() => FormattableString.Invariant($"units={Units}, rate={Rate}, mask={MaskMode}, init={Init}")
+        + (Inference == DropConnectInference.GaussianMomentMatching ? FormattableString.Invariant($", inference=Gaussian moment matching ({InferenceSamples} samples)") : "");
 
     /// <summary>The expected weights (1 − rate)·W that inference uses (a new tensor).</summary>
     public Tensor ExpectedWeights()
@@ -196,7 +230,7 @@ public sealed class DropConnectDense : Layer
     }
 
     /// <inheritdoc />
-    protected internal override Layer CreateUnbuiltCopy() => new DropConnectDense(Units, Rate, MaskMode, Init);
+    protected internal override Layer CreateUnbuiltCopy() => new DropConnectDense(Units, Rate, MaskMode, Init, Inference, InferenceSamples);
 
     /// <inheritdoc />
     protected override int[] OnBuild(ReadOnlySpan<int> inputShape, Rng init)

@@ -101,8 +101,48 @@ public sealed class Network
         }
 
         FuseActivations();
+        ConnectLearnedNoise();
         _inputShape = inputShape.ToArray();
         return this;
+    }
+
+    /// <summary>Gives each <see cref="ConcreteDropout"/> the weights of the layer right after it (its regularizer's
+    /// l²‖W‖²/(1 − p) term), and checks that each <see cref="StructuredBayesianPruning"/> is followed by a layer its
+    /// expected noise can fold into at inference.</summary>
+    private void ConnectLearnedNoise()
+    {
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            if (_layers[i] is ConcreteDropout concrete)
+            {
+                concrete.FollowingWeight = i + 1 < _layers.Length ? _layers[i + 1].Parameters.FirstOrDefault(p => p.Kind == ParameterKind.Weight) : null;
+            }
+            else if (_layers[i] is StructuredBayesianPruning && StructuredBayesianPruningTarget(i) < 0)
+            {
+                throw new ArgumentException(
+                    $"layer {i} (StructuredBayesianPruning) must be followed by a Dense, Conv2D, DropConnectDense, DropConnectConv2D, VariationalDense, SparseVariationalDense, StandoutDense or FastDropoutDense, with only ReLU, LeakyReLU, pooling, Flatten, GlobalAveragePool and the dropout layers in between: its expected noise E[θ] folds into that layer's input weights at inference.", "layers");
+            }
+        }
+    }
+
+    /// <summary>The index of the layer whose input weights the structured Bayesian pruning layer at
+    /// <paramref name="index"/> scales at inference, or −1 when there is none it can reach.</summary>
+    internal int StructuredBayesianPruningTarget(int index)
+    {
+        for (int j = index + 1; j < _layers.Length; j++)
+        {
+            switch (_layers[j])
+            {
+                case Dense or Conv2D or DropConnectDense or DropConnectConv2D or VariationalDense or SparseVariationalDense or StandoutDense or FastDropoutDense:
+                    return j;
+                case ReLU or LeakyReLU or MaxPool2D or AvgPool2D or Flatten or GlobalAveragePool or Dropout or GaussianDropout or ConcreteDropout or SpatialDropout2D:
+                    continue;
+                default:
+                    return -1;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>A Dense, Conv2D or BatchNorm followed by a ReLU applies the ReLU in its own output pass, and the
@@ -241,7 +281,8 @@ public sealed class Network
         }
     }
 
-    /// <summary>A table of layers, output shapes and parameter counts, like Keras' <c>summary()</c>.</summary>
+    /// <summary>A table of layers, output shapes and parameter counts, like Keras' <c>summary()</c>; learned-noise layers
+    /// add what they learned (rates, weights and units kept).</summary>
     public string Summary()
     {
         EnsureBuilt();
@@ -253,7 +294,8 @@ public sealed class Network
         {
             var l = _layers[i];
             long count = l.Parameters.Sum(p => (long)p.Value.Length);
-            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, i, l.Name, Tensor.FormatShape(l.OutputShape), count.ToString("N0", CultureInfo.InvariantCulture), l.Describe()));
+            string settings = l is ILearnedNoise learned ? $"{l.Describe()}; learned: {learned.Summarize().Describe()}" : l.Describe();
+            sb.AppendLine(string.Format(CultureInfo.InvariantCulture, Row, i, l.Name, Tensor.FormatShape(l.OutputShape), count.ToString("N0", CultureInfo.InvariantCulture), settings));
         }
 
         sb.Append(CultureInfo.InvariantCulture, $"total trainable parameters: {ParameterCount:N0}");

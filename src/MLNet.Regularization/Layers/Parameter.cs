@@ -3,7 +3,7 @@ using MLNet.Regularization.Tensors;
 
 namespace MLNet.Regularization.Layers;
 
-/// <summary>What role a parameter plays; weight decay and max-norm apply only to <see cref="Weight"/>.</summary>
+/// <summary>What role a parameter plays; weight decay, max-norm and pruning apply only to <see cref="Weight"/>.</summary>
 public enum ParameterKind
 {
     /// <summary>A weight matrix or kernel (decayed, max-norm constrained).</summary>
@@ -17,6 +17,11 @@ public enum ParameterKind
 
     /// <summary>A batch-norm shift (β).</summary>
     Shift,
+
+    /// <summary>A learned parameter of a noise distribution: variational dropout's log α or log σ², concrete dropout's
+    /// rate logit, Standout's tying scale and shift, structured Bayesian pruning's μ and log σ. Never decayed,
+    /// max-normed or pruned; the layer's own regularizer (its KL term) acts on it.</summary>
+    Noise,
 }
 
 /// <summary>A trainable tensor together with its gradient.</summary>

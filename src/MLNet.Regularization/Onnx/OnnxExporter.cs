@@ -184,6 +184,11 @@ public static class OnnxExporter
         {
             yield return entry;
         }
+
+        if (Layers.LearnedNoise.Of(model.Network).Count > 0)
+        {
+            yield return (OnnxFormat.Keys.LearnedNoise, Layers.LearnedNoise.ToJson(model.Network));
+        }
     }
 
     private static string Describe(Layer layer)

@@ -84,5 +84,10 @@ internal static class OnnxFormat
         /// survivors, and either <c>"nonzero": true</c> (the mask is the weight's non-zero pattern) or base64 of one bit
         /// per weight (only for pruned networks).</summary>
         public const string PruningMasks = "pruning_masks";
+
+        /// <summary>What the learned-noise layers of the trained network learned (JSON: one object per layer with its
+        /// method, learned rates, weights and units kept and regularizer; see <c>Layers.LearnedNoise.ToJson</c>).
+        /// Written only when the network has such layers.</summary>
+        public const string LearnedNoise = "learned_noise";
     }
 }

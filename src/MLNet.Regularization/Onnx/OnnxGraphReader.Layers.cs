@@ -12,7 +12,11 @@ internal sealed partial class OnnxGraphReader
         switch (node.OpType)
         {
             case "Gemm":
-                ReadGemm(node, null);
+                if (!TryReadGemmWithNoise(node))
+                {
+                    ReadGemm(node, null);
+                }
+
                 break;
             case "Conv":
                 ReadConv(node);
@@ -86,22 +90,7 @@ internal sealed partial class OnnxGraphReader
     // Dense: Gemm(x, W [units, inputs], b [units]?) with transB = 1. DropConnect (Monte Carlo) passes its masked W.
     private void ReadGemm(NodeProto node, (string Masked, float[] Weight, float Rate)? dropConnect)
     {
-        if (node.Input.Count is not (2 or 3))
-        {
-            throw Fail(node, $"Gemm has {node.Input.Count} inputs, expected x, W and an optional bias.");
-        }
-
-        Check(node, "Gemm", node.Input.Count, 1);
-        var attributes = Attributes(node, "transA", "transB", "alpha", "beta");
-        RequireInt(node, attributes, "transA", 0, 0);
-        RequireInt(node, attributes, "transB", 1, 0);
-        RequireFloat(node, attributes, "alpha", 1f, 1f);
-        RequireFloat(node, attributes, "beta", 1f, 1f);
-        if (_shape.Length != 1)
-        {
-            throw Fail(node, $"Gemm reads a tensor of per-example shape {Tensors.Tensor.FormatShape(_shape)}; it needs flat features.");
-        }
-
+        CheckGemm(node);
         float[] weight;
         int units;
         if (dropConnect is { } dc)
@@ -116,14 +105,7 @@ internal sealed partial class OnnxGraphReader
         }
         else
         {
-            var dims = Dims(node, node.Input[1]);
-            if (dims.Length != 2 || dims[1] != _shape[0])
-            {
-                throw Fail(node, $"weight '{Show(node.Input[1])}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {_shape[0]}].");
-            }
-
-            units = dims[0];
-            weight = Floats(node, node.Input[1], dims);
+            (weight, units) = GemmWeight(node);
         }
 
         bool hasBias = node.Input.Count == 3;
@@ -144,6 +126,38 @@ internal sealed partial class OnnxGraphReader
 
         _shape = [units];
         Advance(node);
+    }
+
+    /// <summary>Checks a Gemm as the exporter writes it: x, W and an optional bias, transB = 1, flat input.</summary>
+    private void CheckGemm(NodeProto node)
+    {
+        if (node.Input.Count is not (2 or 3))
+        {
+            throw Fail(node, $"Gemm has {node.Input.Count} inputs, expected x, W and an optional bias.");
+        }
+
+        Check(node, "Gemm", node.Input.Count, 1);
+        var attributes = Attributes(node, "transA", "transB", "alpha", "beta");
+        RequireInt(node, attributes, "transA", 0, 0);
+        RequireInt(node, attributes, "transB", 1, 0);
+        RequireFloat(node, attributes, "alpha", 1f, 1f);
+        RequireFloat(node, attributes, "beta", 1f, 1f);
+        if (_shape.Length != 1)
+        {
+            throw Fail(node, $"Gemm reads a tensor of per-example shape {Tensors.Tensor.FormatShape(_shape)}; it needs flat features.");
+        }
+    }
+
+    /// <summary>A Gemm's constant weight [units, current features] and its unit count.</summary>
+    private (float[] Weight, int Units) GemmWeight(NodeProto node)
+    {
+        var dims = Dims(node, node.Input[1]);
+        if (dims.Length != 2 || dims[1] != _shape[0])
+        {
+            throw Fail(node, $"weight '{Show(node.Input[1])}' has dims {Tensors.Tensor.FormatShape(dims)}, expected [units, {_shape[0]}].");
+        }
+
+        return (Floats(node, node.Input[1], dims), dims[0]);
     }
 
     private void ReadBatchNorm(NodeProto node)

@@ -80,9 +80,9 @@ internal sealed partial class OnnxGraphReader
             }
         }
 
-        if (opType is not ("Cast" or "Concat" or "Gather"))
+        if (opType is not ("Cast" or "Concat" or "Gather" or "Gemm" or "RandomNormalLike" or "RandomUniformLike" or "ReduceMean"))
         {
-            Attributes(node); // none allowed; the callers check Cast's, Concat's and Gather's own
+            Attributes(node); // none allowed; the callers check the attributes of these
         }
 
         return node;

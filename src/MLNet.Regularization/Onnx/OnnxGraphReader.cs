@@ -15,7 +15,8 @@ namespace MLNet.Regularization.Onnx;
 internal sealed partial class OnnxGraphReader
 {
     private const string Operators = "Gemm, Conv, MaxPool, AveragePool, GlobalAveragePool, Flatten, BatchNormalization, Relu, LeakyRelu, Tanh, Sigmoid, GELU as Div/Erf/Add/Mul/Mul, "
-        + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity, Transpose + LSTM / GRU + Squeeze, Cast + Gather, Reshape";
+        + "Dropout, RandomNormalLike, Cast, Mul, Sub, Softmax, Concat, ArgMax, Identity, Transpose + LSTM / GRU + Squeeze, Cast + Gather, Reshape, "
+        + "and after a Gemm Standout's Mul/Add/Sigmoid (with RandomUniformLike/Less), fast dropout's Gaussian expectation and DropConnect's moment matching (Sqrt, Erf, Exp, Div, Unsqueeze, Expand, ReduceMean)";
 
     private readonly string _source;
     private readonly ReaderLimits _limits;

@@ -94,10 +94,18 @@ public sealed record StructuredPruningResult(Network Network, IReadOnlyList<Unit
 /// (<see cref="MaskedEquivalent"/>), up to float rounding of the shorter sums; fine-tune it afterwards (the paper does).
 /// </summary>
 /// <remarks>Supported: a chain of Dense, DropConnectDense, Conv2D and DropConnectConv2D layers with batch norms,
-/// activations, the dropout family, pooling, Flatten and GlobalAveragePool between them. The output layer's units are
+/// structured Bayesian pruning layers, activations, the dropout family, pooling, Flatten and GlobalAveragePool between them. The output layer's units are
 /// never removed. Any other layer with parameters is refused with a <see cref="NotSupportedException"/>.</remarks>
 public static class StructuredPruning
 {
+    /// <summary>Builds the smaller network for a given choice of units — from <see cref="Select"/> or from another criterion,
+    /// such as structured Bayesian pruning's signal-to-noise ratios (<see cref="BayesianPruning"/>); <paramref name="network"/>
+    /// is not changed. Hidden layers without a selection keep all their units.</summary>
+    /// <param name="network">A built (trained) network.</param>
+    /// <param name="selection">The units to keep, per hidden layer with weights.</param>
+    public static StructuredPruningResult Apply(Network network, IReadOnlyList<UnitSelection> selection) =>
+        new(Shrink(network, selection), selection);
+
     /// <summary>Chooses the units to remove and builds the smaller network; <paramref name="network"/> is not changed.</summary>
     /// <param name="network">A built (trained) network.</param>
     /// <param name="options">Fraction, score and scope; defaults when null.</param>
@@ -225,6 +233,16 @@ public static class StructuredPruning
                 var kept = channels ?? Enumerable.Range(0, bn.Channels).ToArray();
                 steps.Add((bn.CreateUnbuiltCopy(), [Pick(bn.Gamma.Value.Data, kept), Pick(bn.Beta.Value.Data, kept), Pick(bn.RunningMean.Data, kept), Pick(bn.RunningVariance.Data, kept)]));
             }
+            else if (layer is StructuredBayesianPruning sbp)
+            {
+                if (producer >= 0 && sbp.Units != Units(producers[producer].Layer))
+                {
+                    throw new NotSupportedException($"layer {i} (StructuredBayesianPruning) acts on {sbp.Units} units, not on the {Units(producers[producer].Layer)} units of layer {producers[producer].Index}, so it cannot follow them through pruning (put it before any Flatten).");
+                }
+
+                var kept = channels ?? Enumerable.Range(0, sbp.Units).ToArray();
+                steps.Add((sbp.CreateUnbuiltCopy(), [Pick(sbp.Mu.Value.Data, kept), Pick(sbp.LogSigma.Value.Data, kept)]));
+            }
             else
             {
                 steps.Add((layer.CreateUnbuiltCopy(), []));
@@ -265,9 +283,9 @@ public static class StructuredPruning
         Layer shrunk = layer switch
         {
             Dense d => new Dense(n, d.Init, d.UseBias),
-            DropConnectDense dc => new DropConnectDense(n, dc.Rate, dc.MaskMode, dc.Init),
+            DropConnectDense dc => new DropConnectDense(n, dc.Rate, dc.MaskMode, dc.Init, dc.Inference, dc.InferenceSamples),
             Conv2D c => new Conv2D(n, (c.KernelHeight, c.KernelWidth), c.Stride, c.Padding, c.Dilation, c.UseBias, c.Init),
-            DropConnectConv2D dcc => new DropConnectConv2D(n, (dcc.KernelHeight, dcc.KernelWidth), dcc.Rate, dcc.Stride, dcc.Padding, dcc.Dilation, dcc.UseBias, dcc.Init),
+            DropConnectConv2D dcc => new DropConnectConv2D(n, (dcc.KernelHeight, dcc.KernelWidth), dcc.Rate, dcc.Stride, dcc.Padding, dcc.Dilation, dcc.UseBias, dcc.Init, dcc.Granularity),
             _ => throw new NotSupportedException($"{layer.Name} cannot be shrunk."),
         };
         float[][] values = bias is null ? [w] : [w, Pick(bias.Value.Data, rows)];
@@ -321,7 +339,7 @@ public static class StructuredPruning
             {
                 producers.Add((i, layer));
             }
-            else if (layer is not BatchNorm && layer.Parameters.Count > 0)
+            else if (layer is not (BatchNorm or StructuredBayesianPruning) && layer.Parameters.Count > 0)
             {
                 throw new NotSupportedException($"structured pruning does not know how to remove units through layer {i} ({layer.Name}).");
             }

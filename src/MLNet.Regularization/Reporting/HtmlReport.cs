@@ -67,6 +67,8 @@ public static partial class HtmlReport
             {
                 Confusion(html, result.Best!, run, result.BestModel?.ClassNames ?? result.ClassNames, RunName(result, run));
             }
+
+            LearnedNoiseTable(html, ranked);
         }
         else
         {
@@ -507,6 +509,9 @@ svg .dense { stroke: #999; stroke-dasharray: 3 3; }
 .legend { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 13px; }
 .confusion th, .confusion td { padding: 4px 8px; text-align: right; border: 1px solid #eee; font-size: 12.5px; }
 .confusion thead th { font-weight: 600; }
+.learned td.bar { width: 140px; }
+.learned .kept { height: 10px; background: #4e79a7; border-radius: 2px; }
+.learned .track { background: #eee; border-radius: 2px; }
 footer { margin-top: 32px; font-size: 12px; border-top: 1px solid #eee; padding-top: 8px; }
 
 """;

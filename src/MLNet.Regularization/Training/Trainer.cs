@@ -125,7 +125,7 @@ public sealed class Trainer
 
         CheckOutputFitsTask(net, train);
         var loss = o.Loss ?? Loss.For(train.Task);
-        var step = new TrainingStep(net, loss, o, maskRng, train.Task);
+        var step = new TrainingStep(net, loss, o, maskRng, train.Task, train.Count);
         var evaluator = new Evaluator(loss, o.MaxThreads);
         var run = new TrainingRun(o, net, step, shuffleRng, train.Count, dataFingerprint);
         if (resume is not null)

@@ -6,8 +6,8 @@ namespace MLNet.Regularization.Training;
 
 /// <summary>
 /// One optimization step on a mini-batch, split in two so the trainer can check the loss before touching the
-/// weights: <see cref="Forward"/> (training-mode forward pass and loss) and <see cref="Update"/> (backward, L2,
-/// optimizer, max-norm). The trainer's loop and the benchmarks run exactly this code.
+/// weights: <see cref="Forward"/> (training-mode forward pass and loss) and <see cref="Update"/> (backward, the layers'
+/// own regularizers such as a KL term, L2, optimizer, max-norm). The trainer's loop and the benchmarks run exactly this code.
 /// </summary>
 internal sealed class TrainingStep
 {
@@ -17,11 +17,18 @@ internal sealed class TrainingStep
     private readonly TaskKind _task;
     private readonly List<Parameter> _parameters;
     private readonly OptimizerState _optimizer;
+    private readonly IRegularizedLayer[] _regularized;
+    private readonly double _inverseExamples;
+    private readonly int _stepsPerEpoch;
     private Tensor? _gradient;
     private int _steps;
 
-    public TrainingStep(Network net, Loss loss, TrainerOptions options, Rng maskRng, TaskKind task)
+    /// <summary>Creates the step for <paramref name="examples"/> training examples (the KL terms of Bayesian layers
+    /// weigh 1/<paramref name="examples"/> against the mean data loss, and their warm-up counts epochs of
+    /// ⌈examples / BatchSize⌉ steps).</summary>
+    public TrainingStep(Network net, Loss loss, TrainerOptions options, Rng maskRng, TaskKind task, int examples)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(examples, 1);
         _net = net;
         _loss = loss;
         _options = options;
@@ -35,6 +42,9 @@ internal sealed class TrainingStep
         }
 
         _optimizer = options.Optimizer.CreateState(_parameters);
+        _regularized = net.Layers.OfType<IRegularizedLayer>().ToArray();
+        _inverseExamples = 1.0 / examples;
+        _stepsPerEpoch = (examples + options.BatchSize - 1) / options.BatchSize;
         Context = new ForwardContext(ForwardMode.Train, maskRng, options.MaxThreads);
     }
 
@@ -77,9 +87,17 @@ internal sealed class TrainingStep
         ApplyGradients(learningRate);
     }
 
-    /// <summary>L2 and slimming penalties, optimizer step and max-norm on the gradients a backward pass left in the parameters.</summary>
+    /// <summary>The layers' own regularizers (KL terms), gradient clipping, L2 and slimming penalties, optimizer step and
+    /// max-norm on the gradients a backward pass left in the parameters.</summary>
     internal void ApplyGradients(float learningRate)
     {
+        // The KL terms are part of the objective, so their gradients join the data gradient before it is clipped.
+        double epoch = (double)_steps / _stepsPerEpoch;
+        foreach (var layer in _regularized)
+        {
+            layer.AddRegularizerGradient(_inverseExamples, epoch);
+        }
+
         if (_options.GradientClipNorm is float clip)
         {
             ClipByGlobalNorm(_parameters, clip);

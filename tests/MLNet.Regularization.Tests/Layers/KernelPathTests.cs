@@ -13,7 +13,7 @@ public class KernelPathTests
 {
     public static TheoryData<string> Paths => new() { "Vector512", "Vector256", "Scalar" };
 
-    private static void OnPath(string pathName, Action body)
+    internal static void OnPath(string pathName, Action body)
     {
         var path = Enum.Parse<GemmPath>(pathName);
         var before = Gemm.ForcedPath;
