@@ -7,11 +7,11 @@ namespace MLNet.Regularization.Tests.Layers;
 
 /// <summary>
 /// The gradient checks and seed-reproducibility checks again, with the matrix kernels forced onto each code path
-/// (AVX-512, AVX2 + FMA, scalar) for this test thread.
+/// (AVX-512, AVX2 + FMA, 128-bit FMA as on ARM64, scalar) for this test thread.
 /// </summary>
 public class KernelPathTests
 {
-    public static TheoryData<string> Paths => new() { "Vector512", "Vector256", "Scalar" };
+    public static TheoryData<string> Paths => new() { "Vector512", "Vector256", "Vector128", "Scalar" };
 
     private static void OnPath(string pathName, Action body)
     {

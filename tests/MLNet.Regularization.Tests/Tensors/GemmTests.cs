@@ -12,7 +12,7 @@ namespace MLNet.Regularization.Tests.Tensors;
 /// </summary>
 public class GemmTests
 {
-    private static readonly GemmPath[] Paths = [GemmPath.Vector512, GemmPath.Vector256, GemmPath.Scalar];
+    private static readonly GemmPath[] Paths = [GemmPath.Vector512, GemmPath.Vector256, GemmPath.Vector128, GemmPath.Scalar];
 
     /// <summary>Shapes (m, n, k): single elements, vectors, awkward edges, several k blocks, MC/NC crossings.</summary>
     private static readonly (int M, int N, int K)[] Shapes =
@@ -344,11 +344,21 @@ public class GemmTests
     public void ForcedPathFallsBackToWhatTheHardwareHas()
     {
         bool has512 = Avx512F.IsSupported, has256 = Avx.IsSupported && Fma.IsSupported;
-        GemmPath widest = has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : GemmPath.Scalar;
+        bool has128 = System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated
+            && (Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported);
+        GemmPath narrowest = has128 ? GemmPath.Vector128 : GemmPath.Scalar;
+        GemmPath widest = has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : narrowest;
         Assert.Equal(widest, Gemm.Resolve(GemmPath.Auto));
         Assert.Equal(widest, Gemm.Resolve(GemmPath.Vector512));
-        Assert.Equal(has256 ? GemmPath.Vector256 : GemmPath.Scalar, Gemm.Resolve(GemmPath.Vector256));
+        Assert.Equal(has256 ? GemmPath.Vector256 : narrowest, Gemm.Resolve(GemmPath.Vector256));
+        Assert.Equal(narrowest, Gemm.Resolve(GemmPath.Vector128));
         Assert.Equal(GemmPath.Scalar, Gemm.Resolve(GemmPath.Scalar));
+
+        // ARM64 has no AVX: there the 128-bit path is the automatic choice.
+        if (System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported)
+        {
+            Assert.Equal(GemmPath.Vector128, Gemm.Resolve(GemmPath.Auto));
+        }
     }
 
     [Fact]
