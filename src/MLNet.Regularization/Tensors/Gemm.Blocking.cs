@@ -13,9 +13,10 @@ internal static partial class Gemm
     /// block of B for L3. Here KC is the one exception: it decides the order of the k sum (an element of C is
     /// summed block by block), so it stays <see cref="FmaKBlock"/> on every machine and every FMA path, which keeps
     /// a result's bits independent of the cache it ran on; 256 floats deep keeps the B micro-panel of the widest
-    /// kernel (32 columns, 32 KB) within any L1 from 32 KB up for the vector paths. MC fills half of L2 (the other
-    /// half holds the B micro-panels streaming through and C), NC a share of L3 per core, both clamped to what
-    /// real caches make sensible and rounded to whole micro-tiles.
+    /// kernel (32 columns, 32 KB) within any L1 from 32 KB up for the vector paths. MC fills a quarter of L2 (the
+    /// rest holds the B micro-panels streaming through, the C tiles and whatever the other hardware thread of the
+    /// core brings: half of L2 measured no better here), NC a share of L3 per core, both clamped to what real
+    /// caches make sensible and rounded to whole micro-tiles.
     /// </remarks>
     internal readonly record struct Blocking(int MC, int KC, int NC)
     {
@@ -27,7 +28,7 @@ internal static partial class Gemm
     internal static Blocking BlockingFor(int mr, int nr, int kc, CacheSizes caches)
     {
         const int FloatBytes = sizeof(float);
-        long aBytes = caches.L2 / 2;
+        long aBytes = caches.L2 / 4;
         int mc = (int)Math.Clamp(aBytes / (kc * FloatBytes), 4L * mr, 1024L);
         mc -= mc % mr;
 
