@@ -92,6 +92,11 @@ internal static class QuickRunner
             rows.Add(new("LSTM infer", "batch 1024", InferenceRate(Workloads.Lstm("lstm"), [28, 28], 1024), "samples/s"));
         }
 
+        if (Wanted("ML.NET"))
+        {
+            MlNetScoring.Measure(rows);
+        }
+
         Dictionary<string, double>? peer = withPeer ? PeerRunner.Run(group) : null;
         Print(rows, peer);
         return 0;
@@ -191,10 +196,10 @@ internal static class QuickRunner
 
     private static void Print(List<Row> rows, Dictionary<string, double>? peer)
     {
-        const string Format = "{0,-10} {1,-24} {2,14} {3,14} {4,8} {5,12}  {6,-10} {7}";
+        const string Format = "{0,-10} {1,-30} {2,12} {3,12} {4,7} {5,10}  {6,-10} {7}";
         double peak = PeakFlops(Environment.ProcessorCount) / 1e9;
         Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, "group", "workload", "ours", "peer", "ratio", "ours/peak", "unit", "peer is"));
-        Console.WriteLine(new string('-', 110));
+        Console.WriteLine(new string('-', 112));
         foreach (var row in rows)
         {
             double? p = row.Peer;
