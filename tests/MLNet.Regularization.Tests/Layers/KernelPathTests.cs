@@ -16,7 +16,8 @@ public class KernelPathTests
 {
     public static TheoryData<string> Paths => new() { "Vector512", "Vector256", "Vector128", "Scalar" };
 
-    private static void OnPath(string pathName, Action body)
+    /// <summary>Runs <paramref name="body"/> with this thread's GEMMs forced onto the named path (restored after).</summary>
+    internal static void OnPath(string pathName, Action body)
     {
         var path = Enum.Parse<GemmPath>(pathName);
         var before = Gemm.ForcedPath;

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using MLNet.Regularization.Data;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Tensors;
+using MLNet.Regularization.Tests.Layers;
 using MLNet.Regularization.Training;
 using Xunit;
 
@@ -14,21 +15,9 @@ namespace MLNet.Regularization.Tests.Tensors;
 /// </summary>
 public class PackedWeightsTests
 {
-    public static TheoryData<string> Paths => new() { "Vector512", "Vector256", "Vector128", "Scalar" };
+    public static TheoryData<string> Paths => KernelPathTests.Paths;
 
-    private static void OnPath(string pathName, Action body)
-    {
-        var before = Gemm.ForcedPath;
-        Gemm.ForcedPath = Enum.Parse<GemmPath>(pathName);
-        try
-        {
-            body();
-        }
-        finally
-        {
-            Gemm.ForcedPath = before;
-        }
-    }
+    private static void OnPath(string pathName, Action body) => KernelPathTests.OnPath(pathName, body);
 
     private static float[] Random(Random rng, int length) =>
         Enumerable.Range(0, length).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
