@@ -326,6 +326,31 @@ public class GemmTests
         }
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void FmaPathsAgreeBitForBit(bool transA, bool transB)
+    {
+        // AVX-512, AVX2 and 128-bit kernels sum each element in the same k blocks with one fused multiply-add per step,
+        // so a model gives the same bits on an AVX-512 server, an AVX2 laptop and an ARM64 machine.
+        foreach ((int m, int n, int k) in new[] { (1, 300, 40), (4, 41, 600), (37, 1030, 520), (300, 10, 300) })
+        {
+            var p = Problem.Create(new Random(23), transA, transB, m, n, k, pad: 1);
+            float[] initialC = (float[])p.C.Clone();
+            int[]? first = null;
+            foreach (GemmPath path in new[] { GemmPath.Vector512, GemmPath.Vector256, GemmPath.Vector128 })
+            {
+                initialC.CopyTo(p.C, 0);
+                p.Run(path, 0.5f, 1.5f, threads: 2);
+                int[] bits = MemoryMarshal.Cast<float, int>(p.C).ToArray();
+                first ??= bits;
+                Assert.True(first.AsSpan().SequenceEqual(bits), $"{Gemm.Resolve(path)} transA={transA} transB={transB} {m}x{n}x{k} differs from the widest path");
+            }
+        }
+    }
+
     [Fact]
     public void PublicEntryMatchesReference()
     {
