@@ -2,12 +2,18 @@ using BenchmarkDotNet.Running;
 using MLNet.Regularization.Benchmarks;
 
 // `-- quick`: the one-table runner with the PyTorch peer; `-- profile`: a training step's time layer by layer;
+// `-- gemmprobe [threads]`: GEMM GFLOP/s per CPU-second (steadier than the wall clock on a shared machine);
 // `-- pruning`: inference speed and ONNX size of structurally and magnitude-pruned networks;
 // anything else goes to BenchmarkDotNet
 // (for example `-- --filter *Gemm*`).
 if (args.Length > 0 && args[0] == "quick")
 {
     return QuickRunner.Run(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "gemmprobe")
+{
+    return GemmProbe.Run(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "pruning")

@@ -13,7 +13,12 @@ namespace MLNet.Regularization.Benchmarks;
 /// MLP training and inference samples/s and bytes allocated per training step, next to the PyTorch peer measured in
 /// the same run when Debian's python3-torch is installed. Every rate is the best of five timed rounds after a
 /// warm-up, on both sides. Options: <c>--no-peer</c> (ours only), <c>--no-gemm</c> (skip the GEMM rows),
-/// <c>--only GROUP</c> (only the rows whose group starts with GROUP, such as <c>LSTM</c>, on both sides).
+/// <c>--only GROUP</c> (only the rows whose group starts with GROUP, such as <c>LSTM</c>, on both sides),
+/// <c>--path Vector256</c> (run every GEMM on that kernel path, as on a machine without the wider vectors;
+/// <c>DOTNET_EnableAVX512=0</c> in the environment (.NET 10's name) goes further and hides AVX-512 from the whole
+/// runtime, so the JIT also has only the 16 ymm registers of an AVX2 machine).
+/// The header names the CPU, its caches and the peak FLOP/s assumed, and each GEMM row gives its share of that
+/// peak; the batch-1 inference rows are also measured against ONNX Runtime in process on the same exported model.
 /// </summary>
 internal static class QuickRunner
 {
@@ -27,8 +32,20 @@ internal static class QuickRunner
         int only = Array.IndexOf(args, "--only");
         string? group = only >= 0 && only + 1 < args.Length ? args[only + 1] : null;
         bool Wanted(string g) => group is null || g.StartsWith(group, StringComparison.OrdinalIgnoreCase);
-        var rows = new List<(string Group, string Name, double Ours, string Unit)>();
-        Console.Error.WriteLine($"quick benchmark: {threads} threads, GEMM path {Gemm.ActivePath}, {RuntimeInfo()}");
+        int pathOption = Array.IndexOf(args, "--path");
+        if (pathOption >= 0)
+        {
+            if (pathOption + 1 >= args.Length || !Enum.TryParse(args[pathOption + 1], out GemmPath forced) || forced == GemmPath.Auto)
+            {
+                Console.Error.WriteLine("--path needs one of Vector512, Vector256, Vector128, Scalar.");
+                return 2;
+            }
+
+            Gemm.ProcessPath = forced;
+        }
+
+        var rows = new List<Row>();
+        PrintMachine(threads);
 
         foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Take(args.Contains("--no-gemm") || !Wanted("GEMM") ? 0 : 99))
         {
@@ -37,7 +54,7 @@ internal static class QuickRunner
             var c = new float[m * n];
             int lda = ta ? m : k, ldb = tb ? k : n;
             double perSecond = Rate(() => Gemm.Multiply(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n, threads));
-            rows.Add(("GEMM", name, perSecond * 2.0 * m * n * k / 1e9, "GFLOP/s"));
+            rows.Add(new("GEMM", name, perSecond * 2.0 * m * n * k / 1e9, "GFLOP/s"));
         }
 
         foreach (string config in Workloads.MlpConfigurations.Where(_ => Wanted("MLP")))
@@ -57,17 +74,27 @@ internal static class QuickRunner
 
         foreach (int batch in Wanted("MLP") ? new[] { 1, 1024 } : [])
         {
-            rows.Add(("MLP infer", $"batch {batch}", InferenceRate(Workloads.Mlp("dropout"), [784], batch), "samples/s"));
+            rows.Add(new("MLP infer", $"batch {batch}", InferenceRate(Workloads.Mlp("dropout"), [784], batch), "samples/s"));
+        }
+
+        if (Wanted("MLP") || Wanted("ORT"))
+        {
+            OrtComparison.Measure(threads, rows);
         }
 
         if (Wanted("CNN"))
         {
-            rows.Add(("CNN infer", "batch 1024", InferenceRate(Workloads.Cnn("cnn"), [1, 28, 28], 1024), "samples/s"));
+            rows.Add(new("CNN infer", "batch 1024", InferenceRate(Workloads.Cnn("cnn"), [1, 28, 28], 1024), "samples/s"));
         }
 
         if (Wanted("LSTM"))
         {
-            rows.Add(("LSTM infer", "batch 1024", InferenceRate(Workloads.Lstm("lstm"), [28, 28], 1024), "samples/s"));
+            rows.Add(new("LSTM infer", "batch 1024", InferenceRate(Workloads.Lstm("lstm"), [28, 28], 1024), "samples/s"));
+        }
+
+        if (Wanted("ML.NET"))
+        {
+            MlNetScoring.Measure(rows);
         }
 
         Dictionary<string, double>? peer = withPeer ? PeerRunner.Run(group) : null;
@@ -75,7 +102,7 @@ internal static class QuickRunner
         return 0;
     }
 
-    private static void MeasureTraining(string group, Network network, string config, Dataset data, int threads, List<(string, string, double, string)> rows)
+    private static void MeasureTraining(string group, Network network, string config, Dataset data, int threads, List<Row> rows)
     {
         var (step, batches) = Workloads.TrainingSetup(network, threads, data);
         int i = 0;
@@ -93,7 +120,7 @@ internal static class QuickRunner
             Rate(OneStep);
         }
 
-        rows.Add(($"{group} train", config, Rate(OneStep) * Workloads.BatchSize, "samples/s"));
+        rows.Add(new($"{group} train", config, Rate(OneStep) * Workloads.BatchSize, "samples/s"));
         const int Steps = 200;
         long before = GC.GetTotalAllocatedBytes(precise: true);
         for (int s = 0; s < Steps; s++)
@@ -103,7 +130,7 @@ internal static class QuickRunner
 
         // Read the counter before building the row: the row's label is itself an allocation.
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        rows.Add(($"{group} alloc", config, allocated / (double)Steps, "bytes/step"));
+        rows.Add(new($"{group} alloc", config, allocated / (double)Steps, "bytes/step"));
     }
 
     private static double InferenceRate(Network network, int[] sampleShape, int batch)
@@ -152,25 +179,48 @@ internal static class QuickRunner
     private static string RuntimeInfo() =>
         $".NET {Environment.Version}, Vector512 {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "yes" : "no")}";
 
-    private static void Print(List<(string Group, string Name, double Ours, string Unit)> rows, Dictionary<string, double>? peer)
+    /// <summary>Peak FLOP/s of the threads the runner uses, on the active path (see <see cref="MachineInfo.PeakPerCore"/>).</summary>
+    private static double PeakFlops(int threads) => MachineInfo.PeakPerCore(Gemm.ActivePath).FlopsPerCore * threads;
+
+    private static void PrintMachine(int threads)
     {
-        const string Format = "{0,-10} {1,-24} {2,14} {3,14} {4,8}  {5}";
-        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, "group", "workload", "ours", "PyTorch", "ratio", "unit"));
-        Console.WriteLine(new string('-', 90));
-        foreach (var (group, name, ours, unit) in rows)
+        var caches = MachineInfo.Caches;
+        var (perCore, assumption) = MachineInfo.PeakPerCore(Gemm.ActivePath);
+        string forced = Gemm.ProcessPath == GemmPath.Auto ? "automatic" : $"forced with --path {Gemm.ProcessPath}";
+        Console.Error.WriteLine($"quick benchmark: {threads} threads, GEMM path {Gemm.ActivePath} ({forced}), {RuntimeInfo()}");
+        Console.Error.WriteLine($"CPU: {MachineInfo.CpuModel}; caches ({caches.Source}): L1d {caches.L1 / 1024} KB, L2 {caches.L2 / 1024} KB, L3 {caches.L3 / (1024 * 1024)} MB");
+        Console.Error.WriteLine($"GEMM blocking on this path: {Gemm.DescribeBlocking(Gemm.ActivePath)}");
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"assumed peak: {perCore / 1e9:F1} GFLOP/s per core = {assumption}; {threads} threads: {PeakFlops(threads) / 1e9:F1} GFLOP/s"));
+    }
+
+    private static void Print(List<Row> rows, Dictionary<string, double>? peer)
+    {
+        const string Format = "{0,-10} {1,-30} {2,12} {3,12} {4,7} {5,10}  {6,-10} {7}";
+        double peak = PeakFlops(Environment.ProcessorCount) / 1e9;
+        Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, "group", "workload", "ours", "peer", "ratio", "ours/peak", "unit", "peer is"));
+        Console.WriteLine(new string('-', 112));
+        foreach (var row in rows)
         {
-            string key = $"{group}/{name}";
-            string theirs = "", ratio = "";
-            if (peer is not null && peer.TryGetValue(key, out double p) && p > 0)
+            double? p = row.Peer;
+            string peerName = row.PeerName ?? "PyTorch";
+            if (p is null && peer is not null && peer.TryGetValue($"{row.Group}/{row.Name}", out double torch) && torch > 0)
             {
-                theirs = p.ToString("N1", CultureInfo.InvariantCulture);
-                ratio = (ours / p).ToString("F2", CultureInfo.InvariantCulture) + "x";
+                p = torch;
             }
 
-            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format, group, name, ours.ToString("N1", CultureInfo.InvariantCulture), theirs, ratio, unit));
+            string theirs = p is double v ? v.ToString("N1", CultureInfo.InvariantCulture) : "";
+            string ratio = p is double w && w > 0 ? (row.Ours / w).ToString("F2", CultureInfo.InvariantCulture) + "x" : "";
+            string share = row.Unit == "GFLOP/s" ? (row.Ours / peak).ToString("P0", CultureInfo.InvariantCulture) : "";
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, Format,
+                row.Group, row.Name, row.Ours.ToString("N1", CultureInfo.InvariantCulture), theirs, ratio, share, row.Unit, p is null ? "" : peerName));
         }
     }
 }
+
+/// <summary>One line of the quick table; <paramref name="Peer"/> is set for rows measured against another peer than
+/// PyTorch (named by <paramref name="PeerName"/>).</summary>
+internal sealed record Row(string Group, string Name, double Ours, string Unit, double? Peer = null, string? PeerName = null);
 
 /// <summary>Runs peer/torch_peer.py (Debian python3-torch with OpenBLAS' OpenMP build) and reads its JSON.</summary>
 internal static class PeerRunner

@@ -16,6 +16,8 @@ public sealed class Dense : Layer, IFusesActivation
     private Parameter? _bias;
     private Tensor? _x;
     private Tensor? _dx;
+    private bool _frozen;
+    private PackedWeights? _packed;
 
     /// <summary>Creates a fully connected layer.</summary>
     /// <param name="units">Number of outputs.</param>
@@ -67,14 +69,39 @@ public sealed class Dense : Layer, IFusesActivation
         int batch = x.BatchSize, inputs = InputShape[0];
         var y = ctx.Buffer(this, 0, [batch, Units]);
         var bias = _bias is null ? default : _bias.Value.Span;
+        if (_frozen && !ctx.IsTraining && batch <= PackedWeights.MaxRows)
+        {
+            // One row (or a handful) at inference: a GEMV over weights packed once, not a GEMM that packs them per call.
+            // Bit-identical to the GEMM below (see PackedWeights).
+            var packed = _packed ?? Pack();
+            packed.Multiply(batch, x.Span, inputs, bias, FusedActivation, y.Span, Units, ctx.Threads);
+            return y;
+        }
+
         Gemm.MultiplyAddBias(false, true, batch, Units, inputs, x.Span, inputs, Weight.Value.Span, inputs, bias, FusedActivation, y.Span, Units, ctx.Threads);
 
         if (ctx.IsTraining)
         {
+            // Training changes the weights: a packed copy would go stale.
+            _frozen = false;
+            _packed = null;
             _x = x;
         }
 
         return y;
+    }
+
+    /// <summary>
+    /// Declares the weights final (a <see cref="Training.TrainedModel"/>'s inference networks, derived once and never
+    /// trained): forward passes of at most <see cref="PackedWeights.MaxRows"/> rows outside training then run as a GEMV
+    /// over a copy of the weights packed on first use. A training forward pass undoes this.
+    /// </summary>
+    internal void FreezeForInference() => _frozen = true;
+
+    private PackedWeights Pack()
+    {
+        var packed = new PackedWeights(Weight.Value.Data, Units, InputShape[0]);
+        return Interlocked.CompareExchange(ref _packed, packed, null) ?? packed;
     }
 
     /// <inheritdoc />

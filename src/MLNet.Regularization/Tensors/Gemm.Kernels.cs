@@ -11,7 +11,7 @@ internal static partial class Gemm
     /// Depth of the k blocks of every FMA path (the AVX-512 and AVX2 kernels and row streaming): sharing it
     /// makes them all compute an element of C with the same operations, whichever of them runs.
     /// </summary>
-    private const int FmaKBlock = 256;
+    internal const int FmaKBlock = 256;
 
     /// <summary>Largest MR·NR of any kernel: the size of the stack tile used for edge tiles.</summary>
     private const int MaxTile = 16 * 32;
@@ -29,13 +29,8 @@ internal static partial class Gemm
         /// <summary>Columns of C per micro-tile.</summary>
         static abstract int NR { get; }
 
-        /// <summary>Rows of op(A) packed at once (a multiple of MR; the packed block should sit in L2).</summary>
-        static abstract int MC { get; }
-
-        /// <summary>Columns of op(B) packed at once (a multiple of NR).</summary>
-        static abstract int NC { get; }
-
-        /// <summary>Depth of one k block (the packed B micro-panel, KC·NR floats, should sit in L1).</summary>
+        /// <summary>Depth of one k block (the packed B micro-panel, KC·NR floats, should sit in L1). It fixes the order of
+        /// the k sum, so it is a constant; MC and NC come from the caches (<see cref="BlockingOf{TKernel}"/>).</summary>
         static abstract int KC { get; }
 
         /// <summary>Multiplies the micro-panels into the tile at <paramref name="c"/> (row stride <paramref name="ldc"/>).</summary>
@@ -51,17 +46,19 @@ internal static partial class Gemm
         where TKernel : struct, IMicroKernel
     {
         int mr = TKernel.MR, nr = TKernel.NR;
+        Blocking blocking = BlockingOf<TKernel>.Value;
+        int mcMax = blocking.MC, ncMax = blocking.NC;
         int kcMax = Math.Min(TKernel.KC, job.K);
         PackBuffers buffers = PackBuffers.ForCurrentThread(
-            Math.Min(TKernel.MC, RoundUp(r1 - r0, mr)) * kcMax, kcMax * Math.Min(TKernel.NC, RoundUp(c1 - c0, nr)));
+            Math.Min(mcMax, RoundUp(r1 - r0, mr)) * kcMax, kcMax * Math.Min(ncMax, RoundUp(c1 - c0, nr)));
         float* packedA = buffers.A, packedB = buffers.B;
         float* tile = stackalloc float[MaxTile];
         int ldc = job.Ldc;
         int kBlocks = DivCeil(job.K, TKernel.KC);
 
-        for (int jc = c0; jc < c1; jc += TKernel.NC)
+        for (int jc = c0; jc < c1; jc += ncMax)
         {
-            int nc = Math.Min(TKernel.NC, c1 - jc);
+            int nc = Math.Min(ncMax, c1 - jc);
             int pc = 0;
             for (int kb = 0; kb < kBlocks; kb++)
             {
@@ -73,9 +70,9 @@ internal static partial class Gemm
                 float beta = first ? job.Beta : 1f;
                 bool readC = !(first && job.Beta == 0f);
 
-                for (int ic = r0; ic < r1; ic += TKernel.MC)
+                for (int ic = r0; ic < r1; ic += mcMax)
                 {
-                    int mc = Math.Min(TKernel.MC, r1 - ic);
+                    int mc = Math.Min(mcMax, r1 - ic);
                     PackA(in job, packedA, ic, mc, pc, kc, mr);
 
                     for (int jr = 0; jr < nc; jr += nr)
@@ -133,9 +130,7 @@ internal static partial class Gemm
 
         public static int NR => 32;
 
-        public static int MC => 256;
 
-        public static int NC => 2048;
 
         public static int KC => FmaKBlock;
 
@@ -229,9 +224,7 @@ internal static partial class Gemm
 
         public static int NR => 16;
 
-        public static int MC => 256;
 
-        public static int NC => 2048;
 
         public static int KC => FmaKBlock;
 
@@ -308,9 +301,7 @@ internal static partial class Gemm
 
         public static int NR => 16;
 
-        public static int MC => 192;
 
-        public static int NC => 2048;
 
         public static int KC => FmaKBlock;
 
@@ -381,6 +372,100 @@ internal static partial class Gemm
     }
 
     /// <summary>
+    /// 128-bit kernel for ARM64 (AdvSimd, 32 vector registers) and FMA-capable x86 forced onto 128 bits: 8×8 tile
+    /// in 16 accumulators, 2 B loads and 8 broadcasts per k step. Fused multiply-adds like the wider kernels, and
+    /// the same k blocks, so an element of C gets the same bits as on the AVX2 and AVX-512 paths.
+    /// </summary>
+    private readonly struct Kernel128 : IMicroKernel
+    {
+        public static int MR => 8;
+
+        public static int NR => 8;
+
+
+
+        public static int KC => FmaKBlock;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static unsafe void Run(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, bool readC)
+        {
+            Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default;
+            Vector128<float> c20 = default, c21 = default, c30 = default, c31 = default;
+            Vector128<float> c40 = default, c41 = default, c50 = default, c51 = default;
+            Vector128<float> c60 = default, c61 = default, c70 = default, c71 = default;
+
+            for (int p = 0; p < kc; p++)
+            {
+                Vector128<float> b0 = Vector128.Load(b);
+                Vector128<float> b1 = Vector128.Load(b + 4);
+                Vector128<float> x = Vector128.Create(a[0]);
+                c00 = Vector128.FusedMultiplyAdd(x, b0, c00);
+                c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+                x = Vector128.Create(a[1]);
+                c10 = Vector128.FusedMultiplyAdd(x, b0, c10);
+                c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+                x = Vector128.Create(a[2]);
+                c20 = Vector128.FusedMultiplyAdd(x, b0, c20);
+                c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+                x = Vector128.Create(a[3]);
+                c30 = Vector128.FusedMultiplyAdd(x, b0, c30);
+                c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+                x = Vector128.Create(a[4]);
+                c40 = Vector128.FusedMultiplyAdd(x, b0, c40);
+                c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+                x = Vector128.Create(a[5]);
+                c50 = Vector128.FusedMultiplyAdd(x, b0, c50);
+                c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+                x = Vector128.Create(a[6]);
+                c60 = Vector128.FusedMultiplyAdd(x, b0, c60);
+                c61 = Vector128.FusedMultiplyAdd(x, b1, c61);
+                x = Vector128.Create(a[7]);
+                c70 = Vector128.FusedMultiplyAdd(x, b0, c70);
+                c71 = Vector128.FusedMultiplyAdd(x, b1, c71);
+                a += 8;
+                b += 8;
+            }
+
+            Vector128<float> va = Vector128.Create(alpha), vb = Vector128.Create(beta);
+            Store(c, c00, va, vb, readC);
+            Store(c + 4, c01, va, vb, readC);
+            c += ldc;
+            Store(c, c10, va, vb, readC);
+            Store(c + 4, c11, va, vb, readC);
+            c += ldc;
+            Store(c, c20, va, vb, readC);
+            Store(c + 4, c21, va, vb, readC);
+            c += ldc;
+            Store(c, c30, va, vb, readC);
+            Store(c + 4, c31, va, vb, readC);
+            c += ldc;
+            Store(c, c40, va, vb, readC);
+            Store(c + 4, c41, va, vb, readC);
+            c += ldc;
+            Store(c, c50, va, vb, readC);
+            Store(c + 4, c51, va, vb, readC);
+            c += ldc;
+            Store(c, c60, va, vb, readC);
+            Store(c + 4, c61, va, vb, readC);
+            c += ldc;
+            Store(c, c70, va, vb, readC);
+            Store(c + 4, c71, va, vb, readC);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void Store(float* c, Vector128<float> acc, Vector128<float> alpha, Vector128<float> beta, bool readC)
+        {
+            Vector128<float> r = acc * alpha;
+            if (readC)
+            {
+                r = Vector128.FusedMultiplyAdd(Vector128.Load(c), beta, r);
+            }
+
+            Vector128.Store(r, c);
+        }
+    }
+
+    /// <summary>
     /// Portable kernel: 4×4 tile in 16 scalar accumulators. It multiplies and adds separately (the JIT never
     /// fuses them), so it needs no FMA hardware and gives the same bits on every machine.
     /// </summary>
@@ -390,9 +475,7 @@ internal static partial class Gemm
 
         public static int NR => 4;
 
-        public static int MC => 128;
 
-        public static int NC => 1024;
 
         public static int KC => 256;
 

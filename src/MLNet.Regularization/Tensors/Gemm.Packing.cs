@@ -190,7 +190,7 @@ internal static partial class Gemm
     /// <summary>
     /// Per-thread packing buffers (pinned, so raw pointers stay valid), reused by every call on that thread
     /// and grown only when a larger product comes: the steady state allocates nothing. They are sized to
-    /// the products seen, at most MC×KC + KC×NC floats (about 2.3 MB), and die with their thread.
+    /// the products seen, at most MC×KC + KC×NC floats (at most 5 MB: see <see cref="BlockingFor"/>), and die with their thread.
     /// </summary>
     private sealed unsafe class PackBuffers
     {

@@ -25,6 +25,7 @@ internal static partial class Gemm
             Math.Min(RowStreamingMaxRows, r1 - r0) * Math.Min(RowStreamingColumns, c1 - c0), 0);
         float* acc = buffers.A;
         bool wide = job.Path == GemmPath.Vector512;
+        bool narrow = job.Path == GemmPath.Vector128;
         int kBlocks = DivCeil(job.K, FmaKBlock);
         float* values = stackalloc float[RowStreamingMaxRows];
 
@@ -49,13 +50,13 @@ internal static partial class Gemm
 
                         if (rows == 4)
                         {
-                            Axpy4(acc, nc, bRow, values, wide);
+                            Axpy4(acc, nc, bRow, values, wide, narrow);
                         }
                         else
                         {
                             for (int r = 0; r < rows; r++)
                             {
-                                Axpy1(acc + (nint)r * nc, nc, bRow, values[r], wide);
+                                Axpy1(acc + (nint)r * nc, nc, bRow, values[r], wide, narrow);
                             }
                         }
                     }
@@ -77,9 +78,26 @@ internal static partial class Gemm
     }
 
     /// <summary><c>acc[j] = fma(x, b[j], acc[j])</c> for j &lt; n.</summary>
-    private static unsafe void Axpy1(float* acc, int n, float* b, float x, bool wide)
+    private static unsafe void Axpy1(float* acc, int n, float* b, float x, bool wide, bool narrow)
     {
         int j = 0;
+        if (narrow)
+        {
+            // The 128-bit path (ARM64): AVX2 may not exist here.
+            Vector128<float> qx = Vector128.Create(x);
+            for (; j + 4 <= n; j += 4)
+            {
+                Vector128.Store(Vector128.FusedMultiplyAdd(qx, Vector128.Load(b + j), Vector128.Load(acc + j)), acc + j);
+            }
+
+            for (; j < n; j++)
+            {
+                acc[j] = MathF.FusedMultiplyAdd(x, b[j], acc[j]);
+            }
+
+            return;
+        }
+
         if (wide)
         {
             Vector512<float> vx = Vector512.Create(x);
@@ -102,9 +120,19 @@ internal static partial class Gemm
     }
 
     /// <summary>Four accumulator rows (n apart) at once, sharing each load of <paramref name="b"/>.</summary>
-    private static unsafe void Axpy4(float* acc, int n, float* b, float* x, bool wide)
+    private static unsafe void Axpy4(float* acc, int n, float* b, float* x, bool wide, bool narrow)
     {
         float* acc1 = acc + n, acc2 = acc1 + n, acc3 = acc2 + n;
+        if (narrow)
+        {
+            for (int r = 0; r < 4; r++)
+            {
+                Axpy1(acc + (nint)r * n, n, b, x[r], wide, narrow);
+            }
+
+            return;
+        }
+
         int j = 0;
         if (wide)
         {

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace MLNet.Regularization.Tensors;
@@ -14,6 +16,10 @@ internal enum GemmPath
 
     /// <summary>AVX2 + FMA kernel: 6 rows × 16 columns of C per micro-tile.</summary>
     Vector256,
+
+    /// <summary>128-bit FMA kernel (AdvSimd on ARM64, SSE + FMA on x86): 6 rows × 8 columns of C per micro-tile.
+    /// The widest path on ARM64.</summary>
+    Vector128,
 
     /// <summary>Portable scalar kernel: 4 × 4 micro-tile, no SIMD.</summary>
     Scalar,
@@ -63,6 +69,8 @@ internal static partial class Gemm
     [ThreadStatic]
     private static GemmPath t_forcedPath;
 
+    private static GemmPath s_processPath;
+
     [ThreadStatic]
     private static GemmWork? t_work;
 
@@ -78,8 +86,22 @@ internal static partial class Gemm
         set => t_forcedPath = value;
     }
 
+    /// <summary>
+    /// The path every thread asks for while its own <see cref="ForcedPath"/> is <see cref="GemmPath.Auto"/>: a
+    /// process-wide switch for the benchmark runner's <c>--path</c>, so that GEMMs started on worker threads (a
+    /// convolution's per-sample loop) take the forced path too. Tests use <see cref="ForcedPath"/> instead.
+    /// </summary>
+    internal static GemmPath ProcessPath
+    {
+        get => s_processPath;
+        set => s_processPath = value;
+    }
+
     /// <summary>The path <see cref="Multiply"/> runs now: <see cref="ForcedPath"/> after hardware fallback.</summary>
-    internal static GemmPath ActivePath => Resolve(ForcedPath);
+    internal static GemmPath ActivePath => Resolve(Requested);
+
+    /// <summary>The path this thread asked for: its <see cref="ForcedPath"/>, else the <see cref="ProcessPath"/>.</summary>
+    private static GemmPath Requested => t_forcedPath != GemmPath.Auto ? t_forcedPath : s_processPath;
 
     /// <summary>Computes <c>C = alpha·op(A)·op(B) + beta·C</c>.</summary>
     public static void Multiply(
@@ -87,7 +109,7 @@ internal static partial class Gemm
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc, int threads = 1)
     {
-        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+        MultiplyWithPath(Requested, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
     }
 
     /// <summary>
@@ -101,7 +123,7 @@ internal static partial class Gemm
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         ReadOnlySpan<float> bias, GemmActivation activation, Span<float> c, int ldc, int threads = 1)
     {
-        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, bias, activation);
+        MultiplyWithPath(Requested, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, bias, activation);
     }
 
     /// <summary><see cref="MultiplyAddBias"/> with one bias value per row of C (m values) instead of per column.</summary>
@@ -110,7 +132,7 @@ internal static partial class Gemm
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         ReadOnlySpan<float> rowBias, GemmActivation activation, Span<float> c, int ldc, int threads = 1)
     {
-        MultiplyWithPath(ForcedPath, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, rowBias, activation, biasPerRow: true);
+        MultiplyWithPath(Requested, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc, threads, rowBias, activation, biasPerRow: true);
     }
 
     /// <summary>
@@ -231,13 +253,23 @@ internal static partial class Gemm
     {
         bool has512 = Avx512F.IsSupported;
         bool has256 = Avx.IsSupported && Fma.IsSupported;
+        bool has128 = Has128;
+        GemmPath narrowest = has128 ? GemmPath.Vector128 : GemmPath.Scalar;
         return requested switch
         {
             GemmPath.Scalar => GemmPath.Scalar,
-            GemmPath.Vector256 => has256 ? GemmPath.Vector256 : GemmPath.Scalar,
-            _ => has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : GemmPath.Scalar,
+            GemmPath.Vector128 => narrowest,
+            GemmPath.Vector256 => has256 ? GemmPath.Vector256 : narrowest,
+            _ => has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : narrowest,
         };
     }
+
+    /// <summary>
+    /// Whether the 128-bit path can run: a fused multiply-add on 128-bit vectors in hardware (AdvSimd on ARM64,
+    /// FMA3 on x86). Without a hardware FMA, <see cref="Vector128.FusedMultiplyAdd(Vector128{float}, Vector128{float}, Vector128{float})"/>
+    /// would be emulated element by element.
+    /// </summary>
+    internal static bool Has128 => Vector128.IsHardwareAccelerated && (Fma.IsSupported || AdvSimd.Arm64.IsSupported);
 
     /// <summary>The MR×NR micro-tile of a job's kernel (the partition unit for threads).</summary>
     private static (int Mr, int Nr) TileShape(in Job job) => job.Path switch
@@ -245,6 +277,7 @@ internal static partial class Gemm
         GemmPath.Vector512 when job.Narrow => (Kernel512Narrow.MR, Kernel512Narrow.NR),
         GemmPath.Vector512 => (Kernel512.MR, Kernel512.NR),
         GemmPath.Vector256 => (Kernel256.MR, Kernel256.NR),
+        GemmPath.Vector128 => (Kernel128.MR, Kernel128.NR),
         _ => (KernelScalar.MR, KernelScalar.NR),
     };
 
@@ -267,6 +300,9 @@ internal static partial class Gemm
                 break;
             case GemmPath.Vector256:
                 Blocked<Kernel256>(in job, r0, r1, c0, c1);
+                break;
+            case GemmPath.Vector128:
+                Blocked<Kernel128>(in job, r0, r1, c0, c1);
                 break;
             default:
                 Blocked<KernelScalar>(in job, r0, r1, c0, c1);

@@ -29,6 +29,10 @@ public sealed class TrainedModel
         Network = network;
         InferenceNetwork = InferenceFolding.ForInference(network);
         _monteCarloNetwork = InferenceFolding.ForMonteCarlo(network);
+        foreach (var dense in InferenceNetwork.Layers.Concat(_monteCarloNetwork.Layers).OfType<Dense>())
+        {
+            dense.FreezeForInference();
+        }
         Normalizer = normalizer;
         History = history;
         Task = task;
@@ -47,7 +51,8 @@ public sealed class TrainedModel
     /// <summary>The network deterministic predictions run on, derived once from <see cref="Network"/>: each
     /// DropConnect layer replaced by a Dense with the expected weights (1 − p)·W, and each batch norm that directly
     /// follows a Dense folded into it. The ONNX exporter writes exactly this network (unless told not to fold batch
-    /// norm), so C#, ONNX Runtime and a re-imported model compute the same thing.</summary>
+    /// norm), so C#, ONNX Runtime and a re-imported model compute the same thing. Treat it as read-only: its Dense
+    /// layers keep a packed copy of their weights for predictions on a few rows at a time.</summary>
     public Network InferenceNetwork { get; }
 
     /// <summary>The normalization applied to raw features before the network, or null.</summary>

@@ -41,7 +41,7 @@ public class RecurrentGradientTests
     public static TheoryData<string, string> CasesOnPaths()
     {
         var data = new TheoryData<string, string>();
-        foreach (string path in new[] { "Vector512", "Vector256", "Scalar" })
+        foreach (string path in new[] { "Vector512", "Vector256", "Vector128", "Scalar" })
         {
             foreach (string name in Cases.Keys)
             {
@@ -142,6 +142,7 @@ public class RecurrentReproducibilityTests
     [Theory]
     [InlineData("Vector512")]
     [InlineData("Vector256")]
+    [InlineData("Vector128")]
     [InlineData("Scalar")]
     public void Recurrent_training_is_bit_identical_with_one_or_two_threads_and_changes_with_the_seed(string path)
     {

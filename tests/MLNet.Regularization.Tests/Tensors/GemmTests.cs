@@ -12,7 +12,7 @@ namespace MLNet.Regularization.Tests.Tensors;
 /// </summary>
 public class GemmTests
 {
-    private static readonly GemmPath[] Paths = [GemmPath.Vector512, GemmPath.Vector256, GemmPath.Scalar];
+    private static readonly GemmPath[] Paths = [GemmPath.Vector512, GemmPath.Vector256, GemmPath.Vector128, GemmPath.Scalar];
 
     /// <summary>Shapes (m, n, k): single elements, vectors, awkward edges, several k blocks, MC/NC crossings.</summary>
     private static readonly (int M, int N, int K)[] Shapes =
@@ -326,6 +326,31 @@ public class GemmTests
         }
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void FmaPathsAgreeBitForBit(bool transA, bool transB)
+    {
+        // AVX-512, AVX2 and 128-bit kernels sum each element in the same k blocks with one fused multiply-add per step,
+        // so a model gives the same bits on an AVX-512 server, an AVX2 laptop and an ARM64 machine.
+        foreach ((int m, int n, int k) in new[] { (1, 300, 40), (4, 41, 600), (37, 1030, 520), (300, 10, 300) })
+        {
+            var p = Problem.Create(new Random(23), transA, transB, m, n, k, pad: 1);
+            float[] initialC = (float[])p.C.Clone();
+            int[]? first = null;
+            foreach (GemmPath path in new[] { GemmPath.Vector512, GemmPath.Vector256, GemmPath.Vector128 })
+            {
+                initialC.CopyTo(p.C, 0);
+                p.Run(path, 0.5f, 1.5f, threads: 2);
+                int[] bits = MemoryMarshal.Cast<float, int>(p.C).ToArray();
+                first ??= bits;
+                Assert.True(first.AsSpan().SequenceEqual(bits), $"{Gemm.Resolve(path)} transA={transA} transB={transB} {m}x{n}x{k} differs from the widest path");
+            }
+        }
+    }
+
     [Fact]
     public void PublicEntryMatchesReference()
     {
@@ -344,11 +369,21 @@ public class GemmTests
     public void ForcedPathFallsBackToWhatTheHardwareHas()
     {
         bool has512 = Avx512F.IsSupported, has256 = Avx.IsSupported && Fma.IsSupported;
-        GemmPath widest = has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : GemmPath.Scalar;
+        bool has128 = System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated
+            && (Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported);
+        GemmPath narrowest = has128 ? GemmPath.Vector128 : GemmPath.Scalar;
+        GemmPath widest = has512 ? GemmPath.Vector512 : has256 ? GemmPath.Vector256 : narrowest;
         Assert.Equal(widest, Gemm.Resolve(GemmPath.Auto));
         Assert.Equal(widest, Gemm.Resolve(GemmPath.Vector512));
-        Assert.Equal(has256 ? GemmPath.Vector256 : GemmPath.Scalar, Gemm.Resolve(GemmPath.Vector256));
+        Assert.Equal(has256 ? GemmPath.Vector256 : narrowest, Gemm.Resolve(GemmPath.Vector256));
+        Assert.Equal(narrowest, Gemm.Resolve(GemmPath.Vector128));
         Assert.Equal(GemmPath.Scalar, Gemm.Resolve(GemmPath.Scalar));
+
+        // ARM64 has no AVX: there the 128-bit path is the automatic choice.
+        if (System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported)
+        {
+            Assert.Equal(GemmPath.Vector128, Gemm.Resolve(GemmPath.Auto));
+        }
     }
 
     [Fact]
