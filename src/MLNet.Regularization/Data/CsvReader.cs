@@ -42,12 +42,20 @@ public static class CsvReader
         options ??= new CsvOptions();
         options.Validate();
         var values = new List<float>();
-        var scan = Scan(path, labelColumn, options, streamed: false, (line, row) =>
-        {
-            CheckValues(path, line, values.Count / Math.Max(row.Length, 1) + 1, row.Length, values.Count + (long)row.Length, options.Limits);
-            values.AddRange(row);
-        });
-        float[] x = values.ToArray();
+        int rows = 0;
+        var (scan, x) = MemoryNeeded.Guard(
+            () =>
+            {
+                var scan = Scan(path, labelColumn, options, streamed: false, (line, row) =>
+                {
+                    CheckValues(path, line, ++rows, row.Length, values.Count + (long)row.Length, options.Limits);
+                    values.AddRange(row);
+                });
+                return (scan, values.ToArray());
+            },
+            $"'{path}'",
+            () => $"more than the {MemoryNeeded.Bytes(values.Count * 4L)} its first {rows:N0} rows took as 32-bit floats",
+            "CsvSource.Open (with a cache path) and Trainer.Fit with the source (in the CLI: train --stream)");
         int[] shape = [scan.FeatureNames.Length];
         return options.Task switch
         {

@@ -78,10 +78,13 @@ public static class IdxReader
         var (images, labels, k) = OpenLabelled(imagesPath, labelsPath, classCount, limit, limits, streamed: false);
         using (images)
         {
-            float[] pixels = ToUnitFloats(images.ReadBody(labels.Length));
             int rows = images.Dimensions[1], cols = images.Dimensions[2];
             int[] shape = asImages ? [1, rows, cols] : [rows * cols];
-            return Dataset.ForClassification(pixels, shape, labels, k, classNames);
+            return MemoryNeeded.Guard(
+                () => Dataset.ForClassification(ToUnitFloats(images.ReadBody(labels.Length)), shape, labels, k, classNames),
+                $"'{imagesPath}'",
+                () => MemoryNeeded.AsFloats(labels.Length, images.ItemSize),
+                "IdxSource.Open and Trainer.Fit with the source (in the CLI: train --stream)");
         }
     }
 
