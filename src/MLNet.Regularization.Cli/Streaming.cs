@@ -30,6 +30,9 @@ internal sealed class StreamingOptions
     /// <summary>Stream when the features as floats would take more than this share of the memory available.</summary>
     private const double AutomaticShare = 0.25;
 
+    /// <summary>The reader limits that bound one array holding a whole file: streamed data is not held so.</summary>
+    private static readonly string[] WholeFileLimits = [nameof(ReaderLimits.MaxTensorElements), nameof(ReaderLimits.MaxFileBytes)];
+
     public Option<bool> Stream { get; } = Options.Flag("--stream", "Read the data a mini-batch at a time instead of loading it (for data larger than memory; automatic when its features as floats would take more than a quarter of the memory available). A CSV file is parsed once into a binary cache (--cache).");
 
     public Option<bool> InMemory { get; } = Options.Flag("--in-memory", "Load the data whole even when it is large (the opposite of --stream).");
@@ -76,10 +79,13 @@ internal sealed class StreamingOptions
         DataOptions.RequireFile(path, "data file");
         long needed = EstimateFloatBytes(path);
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (!stream && !inMemory && needed > AutomaticShare * available)
+        long readerCap = ReaderLimits.Default.MaxTensorElements * sizeof(float);
+        if (!stream && !inMemory && (needed > AutomaticShare * available || needed > readerCap))
         {
             stream = true;
-            display.Info($"Streaming {System.IO.Path.GetFileName(path)}: its features need about {MemoryText(needed)} as 32-bit floats, more than a quarter of the {MemoryText(available)} this process may use (--in-memory loads it anyway)");
+            display.Info(needed > AutomaticShare * available
+                ? $"Streaming {System.IO.Path.GetFileName(path)}: its features need about {MemoryText(needed)} as 32-bit floats, more than a quarter of the {MemoryText(available)} this process may use (--in-memory loads it anyway)"
+                : $"Streaming {System.IO.Path.GetFileName(path)}: its features need about {MemoryText(needed)} as 32-bit floats, more than the {MemoryText(readerCap)} the readers load whole");
         }
 
         if (!stream)
@@ -93,11 +99,16 @@ internal sealed class StreamingOptions
                 // The library's InsufficientMemoryException names its API; here the way to stream is an option.
                 throw OutOfMemory(path, needed, e);
             }
+            catch (InvalidDataException e) when (WholeFileLimits.Any(limit => e.Message.Contains($"ReaderLimits.{limit}", StringComparison.Ordinal)))
+            {
+                // The caps on one array holding the whole file do not apply to streamed data, which holds one example.
+                throw new InvalidDataException($"{e.Message} Streamed, it needs no such array: train with --stream to read it a mini-batch at a time.", e);
+            }
         }
 
         if (r.GetValue(data.InputShape) is not null)
         {
-            throw new UsageException("--input-shape reshapes data loaded whole; streamed data keeps its file's shape (IDX images [1, height, width], CSV rows flat): leave --input-shape out, or --stream.");
+            throw new UsageException("--input-shape reshapes data loaded whole; streamed data keeps its file's shape (IDX images [1, height, width], CSV rows flat): leave --input-shape out, or leave out --stream.");
         }
 
         var task = data.GetTask(r);
