@@ -263,32 +263,31 @@ internal sealed class PassMeter(Display display, string what, long total) : IPro
         }
 
         _last = _clock.Elapsed;
-        display.Info(ByteMeter.Text(what, value, total, _clock.Elapsed));
-    }
-}
-
-/// <summary>The bytes that streamed training has read in the current epoch, for a progress line or bar.</summary>
-internal sealed class ByteMeter(ExampleSource root, long epochBytes, string name)
-{
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _epochStart;
-
-    /// <summary>The bytes one epoch reads (training and validation passes).</summary>
-    public long EpochBytes { get; } = Math.Max(1, epochBytes);
-
-    /// <summary>Bytes read since the epoch started.</summary>
-    public long Read => Math.Min(root.BytesRead - Interlocked.Read(ref _epochStart), EpochBytes);
-
-    /// <summary>Marks the start of the next epoch.</summary>
-    public void EpochDone()
-    {
-        Interlocked.Exchange(ref _epochStart, root.BytesRead);
-        _clock.Restart();
+        display.Info(Text(what, value, total, _clock.Elapsed));
     }
 
-    public string Line => Text($"reading {name}", Read, EpochBytes, _clock.Elapsed);
-
-    public static string Text(string what, long done, long total, TimeSpan elapsed) => string.Create(
+    private static string Text(string what, long done, long total, TimeSpan elapsed) => string.Create(
         CultureInfo.InvariantCulture,
         $"{what}: {StreamingOptions.MemoryText(done)} of {StreamingOptions.MemoryText(total)} ({100.0 * done / Math.Max(total, 1):F0}%), {StreamingOptions.MemoryText((long)(done / Math.Max(elapsed.TotalSeconds, 1e-3)))}/s");
+}
+
+/// <summary>The bytes streamed training has read from its file, counted in passes over it. Training reads the file in
+/// passes — the normalizer's (one or two before the first epoch), then one per epoch (with the validation rows) — so the
+/// pass count tells where a long run is without the trainer reporting anything within an epoch.</summary>
+internal sealed class ByteMeter(ExampleSource root, string name)
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    /// <summary>The bytes of one pass over the whole file.</summary>
+    public long PassBytes { get; } = Math.Max(1, root.ByteLength);
+
+    /// <summary>Bytes read so far.</summary>
+    public long Read => root.BytesRead;
+
+    /// <summary>Bytes read in the current pass (for a bar that fills once per pass).</summary>
+    public long InPass => Read % PassBytes;
+
+    public string Line => string.Create(
+        CultureInfo.InvariantCulture,
+        $"reading {name}: {StreamingOptions.MemoryText(Read)} read, {Read / (double)PassBytes:F2} passes of {StreamingOptions.MemoryText(PassBytes)}, {StreamingOptions.MemoryText((long)(Read / Math.Max(_clock.Elapsed.TotalSeconds, 1e-3)))}/s");
 }

@@ -116,7 +116,7 @@ internal static class TrainCommand
             }
 
             var trainer = new Trainer(options);
-            var meter = loaded.Streamed ? new ByteMeter(loaded.Source, train.ByteLength + (held?.ByteLength ?? 0), System.IO.Path.GetFileName(loaded.Path)) : null;
+            var meter = loaded.Streamed ? new ByteMeter(loaded.Source, System.IO.Path.GetFileName(loaded.Path)) : null;
             TrainedModel model;
             try
             {
@@ -247,8 +247,8 @@ internal static class TrainCommand
         }
     }
 
-    /// <summary>Trains with progress: epoch lines (or a bar on a terminal) and, for streamed data, the bytes the current
-    /// epoch has read (a line every 10 seconds, or a second bar).</summary>
+    /// <summary>Trains with progress: epoch lines (or a bar on a terminal) and, for streamed data, the bytes read from the
+    /// file (a line every 10 seconds, or a second bar that fills once per pass).</summary>
     private static TrainedModel Fit(Display display, CliContext context, int epochs, ByteMeter? meter, Func<IProgress<EpochRecord>, TrainedModel> train)
     {
         if (!display.Rich)
@@ -264,7 +264,6 @@ internal static class TrainCommand
             }, null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
             return train(new SyncProgress<EpochRecord>(e =>
             {
-                meter?.EpochDone();
                 lock (gate)
                 {
                     display.Info(Display.Epoch(e, epochs));
@@ -279,15 +278,14 @@ internal static class TrainCommand
             .Start(p =>
             {
                 var task = p.AddTask("epoch 0", maxValue: epochs);
-                var bytes = meter is null ? null : p.AddTask("reading", maxValue: meter.EpochBytes);
+                var bytes = meter is null ? null : p.AddTask("reading", maxValue: meter.PassBytes);
                 using var timer = bytes is null ? null : new Timer(_ =>
                 {
-                    bytes.Value = meter!.Read;
+                    bytes.Value = meter!.InPass;
                     bytes.Description = Markup.Escape(meter.Line);
                 }, null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
                 var progress = new SyncProgress<EpochRecord>(e =>
                 {
-                    meter?.EpochDone();
                     task.Description = Markup.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"epoch {e.Epoch}/{epochs}: loss {e.TrainLoss:F4}{(e.ValidationLoss is double v ? $", validation {v:F4}" : "")}"));
                     task.Value = e.Epoch;

@@ -84,7 +84,9 @@ internal sealed class BatchFeed : IDisposable
         _source = source;
         _normalizer = normalizer;
         _targetWidth = source.Task == TaskKind.Regression ? source.TargetSize : 1;
-        bool sequential = order?.Sequential ?? !source.SupportsRandomAccess;
+        // A pass in order (evaluation) reads through the source's cursor even when it has random access: a file is
+        // then streamed, not read through its memory map (whose pages would stay resident in the process).
+        bool sequential = order?.Sequential ?? true;
         _reader = sequential ? new BufferReader(source, order?.BufferSize ?? 0) : new IndexReader(source);
         _slots = prefetch ? [new Slot(), new Slot()] : [new Slot()];
     }

@@ -382,9 +382,9 @@ public static class ExampleCache
                 }
 
                 if (_stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) < destination.Length)
-            {
-                throw _cache.EndedEarly(_next);
-            }
+                {
+                    throw _cache.EndedEarly(_next);
+                }
 
                 _cache.CheckValues(destination, _next++);
                 _cache.AddBytesRead(destination.Length);

@@ -1,9 +1,12 @@
 namespace MLNet.Regularization.Data;
 
 /// <summary>
-/// Some examples of another source, by index, without copying features (the parts of a stratified split). A source read
-/// in order is filtered as it is read, so its indices must ascend; a random-access one reads them by index in any order.
-/// The inner source is shared: disposing the view leaves it open.
+/// Some examples of another source, by index, without copying features (the parts of a stratified split). A pass in
+/// order reads the inner source's own cursor and passes over the examples not in the view, so a pass over a file
+/// streams it (a raw IDX file seeks past them) instead of reading it through its memory map, which would leave the
+/// whole file resident in the process; this needs ascending indices, which a source read in order requires. A
+/// random-access source also reads the view's examples by index, in any order. The inner source is shared: disposing
+/// the view leaves it open.
 /// </summary>
 internal sealed class SubsetSource : ExampleSource
 {
@@ -16,25 +19,31 @@ internal sealed class SubsetSource : ExampleSource
     {
         _inner = inner;
         _rows = rows;
-        if (!inner.SupportsRandomAccess)
+        bool ascending = true;
+        for (int i = 1; i < rows.Length && ascending; i++)
+        {
+            ascending = rows[i] > rows[i - 1];
+            if (!ascending && !inner.SupportsRandomAccess)
+            {
+                throw new ArgumentException($"a view of {inner.Description}, which is read in order, needs ascending indices; position {i} holds {rows[i]} after {rows[i - 1]}.", nameof(rows));
+            }
+        }
+
+        if (ascending)
         {
             _member = new bool[inner.Count];
-            for (int i = 0; i < rows.Length; i++)
+            foreach (int row in rows)
             {
-                if (i > 0 && rows[i] <= rows[i - 1])
-                {
-                    throw new ArgumentException($"a view of {inner.Description}, which is read in order, needs ascending indices; position {i} holds {rows[i]} after {rows[i - 1]}.", nameof(rows));
-                }
-
-                _member[rows[i]] = true;
+                _member[row] = true;
             }
         }
     }
 
     public override bool SupportsRandomAccess => _inner.SupportsRandomAccess;
 
-    /// <summary>A pass over a view of a source read in order reads the whole source.</summary>
-    public override long ByteLength => _member is null ? base.ByteLength : _inner.ByteLength;
+    /// <summary>A pass over a view of a source read in order reads (parses) the whole source; a random-access source
+    /// passes over the other examples without reading them.</summary>
+    public override long ByteLength => _inner.SupportsRandomAccess ? base.ByteLength : _inner.ByteLength;
 
     public override ExampleCursor OpenCursor() => _member is null ? new IndexCursor(this) : new FilterCursor(this);
 
