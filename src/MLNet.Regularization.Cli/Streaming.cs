@@ -287,6 +287,11 @@ internal sealed class ByteMeter(ExampleSource root, string name)
     /// <summary>Bytes read in the current pass (for a bar that fills once per pass).</summary>
     public long InPass => Read % PassBytes;
 
+    /// <summary>Writes "<paramref name="what"/>: <see cref="Line"/>" every 10 seconds until disposed, for a pass that has
+    /// no progress of its own (scoring after training).</summary>
+    public Timer Lines(Display display, string what) =>
+        new(_ => display.Info($"{what}: {Line}"), null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
+
     public string Line => string.Create(
         CultureInfo.InvariantCulture,
         $"reading {name}: {StreamingOptions.MemoryText(Read)} read, {Read / (double)PassBytes:F2} passes of {StreamingOptions.MemoryText(PassBytes)}, {StreamingOptions.MemoryText((long)(Read / Math.Max(_clock.Elapsed.TotalSeconds, 1e-3)))}/s");

@@ -136,9 +136,14 @@ internal static class TrainCommand
             }
 
             var scores = new ModelScores(model);
-            var trainMetrics = scores.On(train);
-            var heldMetrics = held is null ? null : scores.On(held);
-            var testMetrics = testData is null ? null : scores.On(testData.Source);
+            Scores trainMetrics;
+            Scores? heldMetrics, testMetrics;
+            using (meter?.Lines(display, "scoring")) // scoring streamed data is one more pass over it
+            {
+                trainMetrics = scores.On(train);
+                heldMetrics = held is null ? null : scores.On(held);
+                testMetrics = testData is null ? null : scores.On(testData.Source);
+            }
 
             ModelFiles.Save(model, modelPath);
             if (mcPath is not null)
