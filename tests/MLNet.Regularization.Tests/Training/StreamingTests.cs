@@ -256,6 +256,41 @@ public sealed class StreamingTests : IDisposable
         Assert.Empty(Directory.GetFiles(_folder.Path, "*.tmp"));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData(50)]
+    public void After_warm_up_preparing_a_batch_allocates_nothing(int? shuffleBuffer)
+    {
+        // Prefetch off, so the batches are prepared on this thread, where allocations can be counted; the prefetch
+        // thread runs the same code. A buffer of 50 reads the raw file in order through its cursor.
+        var (source, _) = Open("idx");
+        using (source)
+        {
+            var options = new TrainerOptions { ShuffleBufferSize = shuffleBuffer };
+            var order = ExampleOrder.For(source, options);
+            using var feed = new BatchFeed(source, Normalizer.Fit(NormalizationKind.Standard, source), prefetch: false, order);
+            var schedule = BatchSchedule.Balanced(source.Count, 32);
+            var positions = Enumerable.Range(0, source.Count).ToArray();
+            var rng = new Rng(4);
+            long Epoch()
+            {
+                order.Shuffle(positions, rng);
+                feed.Start(positions, schedule, 0);
+                feed.Next(); // the first batch of a pass opens the file's cursor
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int b = 1; b < schedule.Count; b++)
+                {
+                    feed.Next();
+                }
+
+                return GC.GetAllocatedBytesForCurrentThread() - before;
+            }
+
+            Epoch(); // warm-up: one buffer set per batch size
+            Assert.Equal(0, Epoch());
+        }
+    }
+
     [Fact]
     public void A_corrupt_cache_is_named_on_opening()
     {
