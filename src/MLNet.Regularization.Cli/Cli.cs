@@ -109,6 +109,7 @@ internal static partial class Cli
             InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException
                 => (Program.DataError, e.Message),
             InvalidOperationException or NotSupportedException => (Program.DataError, e.Message),
+            InsufficientMemoryException => (Program.DataError, e.Message), // data too large to load whole: the message names --stream
             _ => (Program.InternalError, $"unexpected {e.GetType().Name}: {e.Message} (this is a bug in {Name}; please report it)"),
         };
         context.Err.WriteLine($"{Name}: error: {OneLine(message)}");

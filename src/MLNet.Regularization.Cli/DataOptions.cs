@@ -179,10 +179,7 @@ internal sealed partial class DataOptions
         }
     }
 
-    public static string Describe(string path, Dataset data) => data.Task == TaskKind.Regression
-        ? $"{System.IO.Path.GetFileName(path)}: {data.Count:N0} rows, {data.FeatureCount:N0} features, regression"
-        : $"{System.IO.Path.GetFileName(path)}: {data.Count:N0} {(data.SampleShape.Length == 3 ? "images" : "rows")}, {data.FeatureCount:N0} features" +
-          $"{(data.SampleShape.Length == 3 ? $" [{string.Join(", ", data.SampleShape)}]" : "")}, {data.ClassCount} classes";
+    public static string Describe(string path, Dataset data) => Describe(path, data.Count, data.FeatureCount, data.SampleShape, data.Task, data.ClassCount);
 
     /// <summary>Parses --input-shape: 1 to 3 positive sizes separated by commas or x.</summary>
     public static int[]? ParseShape(string? text)
@@ -236,7 +233,7 @@ internal sealed partial class DataOptions
 
     /// <summary>Names a label or ignored column that is not in the header with the column it probably meant, and a
     /// file whose single header cell shows another separator.</summary>
-    private static void CheckColumns(string path, CsvOptions options, string label)
+    internal static void CheckColumns(string path, CsvOptions options, string label)
     {
         var header = CsvReader.ReadHeader(path, options);
         foreach (var (name, what, option) in options.IgnoreColumns.Select(c => (c, "ignored column", "--ignore")).Prepend((label, "label column", "--label")))
@@ -304,7 +301,16 @@ internal sealed partial class DataOptions
     [GeneratedRegex(@"column '(?<column>[^']*)': '(?<cell>[^']*)' is not a number")]
     private static partial Regex NotANumber();
 
-    private static bool IsIdx(string path)
+    /// <summary>The one-line description of streamed examples, in the words of <see cref="Describe(string, Dataset)"/>.</summary>
+    public static string Describe(string path, ExampleSource data) => Describe(path, data.Count, data.FeatureCount, data.SampleShape, data.Task, data.ClassCount);
+
+    private static string Describe(string path, int count, int features, int[] shape, TaskKind task, int classes) => task == TaskKind.Regression
+        ? $"{System.IO.Path.GetFileName(path)}: {count:N0} rows, {features:N0} features, regression"
+        : $"{System.IO.Path.GetFileName(path)}: {count:N0} {(shape.Length == 3 ? "images" : "rows")}, {features:N0} features" +
+          $"{(shape.Length == 3 ? $" [{string.Join(", ", shape)}]" : "")}, {classes} classes";
+
+    /// <summary>True for an IDX file (or any gzip file), recognized by its first bytes.</summary>
+    internal static bool IsIdx(string path)
     {
         Span<byte> head = stackalloc byte[4];
         using var stream = File.OpenRead(path);

@@ -26,6 +26,11 @@ internal sealed class ModelScores(TrainedModel model)
         ? new Scores(null, RegressionMetrics.Evaluate(model, data), _classes)
         : new Scores(Metrics.Evaluate(model, data), null, _classes);
 
+    /// <summary>Scores streamed examples, read a batch at a time (in-memory ones as <see cref="On(Dataset)"/>).</summary>
+    public Scores On(ExampleSource data) => model.Task == TaskKind.Regression
+        ? new Scores(null, RegressionMetrics.Evaluate(model, data), _classes)
+        : new Scores(Metrics.Evaluate(model, data), null, _classes);
+
     /// <summary>Formats a regression figure.</summary>
     public static string F(double v) => v.ToString("G5", CultureInfo.InvariantCulture);
 }

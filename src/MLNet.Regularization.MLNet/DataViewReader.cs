@@ -55,77 +55,28 @@ internal static class DataViewReader
         return column;
     }
 
-    /// <summary>Reads every row into a <see cref="Dataset"/> for <paramref name="task"/>, each example shaped
-    /// <paramref name="sampleShape"/> (whose product is the features column's width).</summary>
-    public static Dataset Read(IDataView data, string featureColumnName, string labelColumnName, TaskKind task, int[] sampleShape, string what = "training data")
+    /// <summary>Every row of a source in memory. Training streams the rows instead; lottery-ticket pruning, which trains
+    /// many times over, reads them into memory here.</summary>
+    public static Dataset ToDataset(ExampleSource source)
     {
-        var (featureColumn, width) = FeatureColumn(data.Schema, featureColumnName, what);
-        var labelColumn = LabelColumn(data.Schema, labelColumnName, task, what);
-
-        var features = new List<float>();
-        var classLabels = new List<int>();
-        var targets = new List<float>();
-        using var cursor = data.GetRowCursor([featureColumn, labelColumn]);
-        var getFeatures = cursor.GetGetter<VBuffer<float>>(featureColumn);
-        ValueGetter<uint>? getKey = task == TaskKind.Multiclass ? cursor.GetGetter<uint>(labelColumn) : null;
-        ValueGetter<bool>? getBool = task == TaskKind.Binary ? cursor.GetGetter<bool>(labelColumn) : null;
-        ValueGetter<float>? getFloat = task == TaskKind.Regression ? cursor.GetGetter<float>(labelColumn) : null;
-        VBuffer<float> row = default;
-        long index = 0;
-        while (cursor.MoveNext())
+        var x = new float[(long)source.Count * source.FeatureCount];
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan());
+        using (var cursor = source.OpenCursor())
         {
-            getFeatures(ref row);
-            if (row.Length != width)
+            for (int i = 0; i < source.Count; i++)
             {
-                throw new ArgumentException($"column '{featureColumn.Name}' has {row.Length} values in row {index}, expected {width}.");
-            }
-
-            foreach (float value in row.DenseValues())
-            {
-                features.Add(value);
-            }
-
-            if (getKey is not null)
-            {
-                uint key = 0;
-                getKey(ref key);
-                if (key == 0)
+                if (!cursor.MoveNext(bytes.Slice(i * source.RowBytes, source.RowBytes)))
                 {
-                    throw new ArgumentException($"label '{labelColumn.Name}' is missing in row {index} (key 0: the value was not in MapValueToKey's dictionary).");
+                    throw new ArgumentException($"{source.Description} ended after {i} rows, but it held {source.Count} when its labels were read.");
                 }
-
-                classLabels.Add((int)key - 1);
             }
-            else if (getBool is not null)
-            {
-                bool value = false;
-                getBool(ref value);
-                classLabels.Add(value ? 1 : 0);
-            }
-            else
-            {
-                float value = 0;
-                getFloat!(ref value);
-                targets.Add(value);
-            }
-
-            index++;
         }
 
-        if (index == 0)
+        return source.Task switch
         {
-            throw new ArgumentException($"the {what} has no rows.");
-        }
-
-        float[] x = [.. features];
-        return task switch
-        {
-            // Class k of the network is key k + 1 of the label, whatever order the keys were made in (ByValue,
-            // ByOccurrence or a key type of the user's own), so Score's slot k and PredictedLabel's key k + 1 agree
-            // with the label column.
-            TaskKind.Multiclass => Dataset.ForClassification(x, sampleShape, [.. classLabels], (int)((KeyDataViewType)labelColumn.Type).Count, KeyNames(labelColumn)),
-            TaskKind.Binary => Dataset.ForBinary(x, sampleShape, [.. classLabels], ["false", "true"]),
-            _ => Dataset.ForRegression(x, sampleShape, [.. targets]),
+            TaskKind.Multiclass => Dataset.ForClassification(x, source.SampleShape, source.Labels.ToArray(), source.ClassCount, source.ClassNames),
+            TaskKind.Binary => Dataset.ForBinary(x, source.SampleShape, source.Labels.ToArray(), source.ClassNames),
+            _ => Dataset.ForRegression(x, source.SampleShape, source.Targets.ToArray()),
         };
     }
 

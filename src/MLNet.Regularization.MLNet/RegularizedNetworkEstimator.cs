@@ -11,9 +11,10 @@ namespace MLNet.Regularization.MLNet;
 
 /// <summary>
 /// Trains a regularized network on an IDataView (multiclass, binary or regression), as ML.NET's own trainers do:
-/// in the caller's MLContext (its seed, its log, its cancellation). <see cref="Fit(IDataView)"/> reads the features
-/// and label columns into the engine's <see cref="Dataset"/>, trains natively in C# with the engine's
-/// <see cref="Trainer"/>, exports the model to ONNX in memory and returns a <see cref="RegularizedNetworkTransformer"/>
+/// in the caller's MLContext (its seed, its log, its cancellation). <see cref="Fit(IDataView)"/> streams the features
+/// column to the engine's <see cref="Trainer"/> through row cursors (one pass per epoch, shuffled through a bounded
+/// buffer, <see cref="RegularizedNetworkOptions.ShuffleBufferSize"/>; only the labels are held in memory), trains
+/// natively in C#, exports the model to ONNX in memory and returns a <see cref="RegularizedNetworkTransformer"/>
 /// producing ML.NET's conventional columns: multiclass <c>Score</c> (class probabilities, in the label's key order)
 /// and <c>PredictedLabel</c> (the label's key type), binary <c>Score</c> (logit), <c>Probability</c> and
 /// <c>PredictedLabel</c> (Boolean), regression <c>Score</c>.
@@ -58,8 +59,9 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         var (featureColumn, _) = DataViewReader.FeatureColumn(trainData.Schema, _options.FeatureColumnName);
         var labelColumn = DataViewReader.LabelColumn(trainData.Schema, _options.LabelColumnName, Task);
         int[] shape = InputLayout.Resolve(featureColumn, _options.InputShape, _options.IsConvolutional);
-        var train = DataViewReader.Read(trainData, _options.FeatureColumnName, _options.LabelColumnName, Task, shape);
-        var validation = validationData is null ? null : ReadValidation(trainData, validationData, labelColumn, shape);
+        // The rows are streamed to the trainer (row cursors, one per epoch), not copied: only the labels are held.
+        using var train = DataViewSource.Create(trainData, _options.FeatureColumnName, _options.LabelColumnName, Task, shape);
+        using var validation = validationData is null ? null : ReadValidation(trainData, validationData, labelColumn, shape);
 
         int seed = _options.Seed ?? _context.DrawSeed(Component);
         int outputs = Task == TaskKind.Multiclass ? train.ClassCount : 1;
@@ -73,7 +75,7 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         var progress = new EpochLog(channel, trainerOptions.Epochs, _options.Progress, () => CancelIf(_context, cancellation));
         using var watch = new Timer(_ => CancelIf(_context, cancellation), null, 0, 50);
         var model = _options.PruningRounds > 0
-            ? FitTicket(trainerOptions, outputs, train, validation, progress, channel, cancellation.Token)
+            ? FitTicket(trainerOptions, outputs, DataViewReader.ToDataset(train), validation is null ? null : DataViewReader.ToDataset(validation), progress, channel, cancellation.Token)
             : new Trainer(trainerOptions).Fit(_options.BuildNetwork(outputs), train, validation, progress, cancellation.Token);
         if (cancellation.IsCancellationRequested || model is null || model.History.StopReason == StopReason.Cancelled)
         {
@@ -121,7 +123,7 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
         return result.Sparsest?.Ticket.Model;
     }
 
-    private Dataset ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
+    private DataViewSource ReadValidation(IDataView trainData, IDataView validationData, DataViewSchema.Column trainLabel, int[] shape)
     {
         // Raw rows (the columns the pipeline started from) go through the fitted transforms that made the training
         // data; rows that already look like the training data are used as they are.
@@ -153,7 +155,7 @@ public sealed class RegularizedNetworkEstimator : IEstimator<RegularizedNetworkT
 
         var (featureColumn, _) = DataViewReader.FeatureColumn(data.Schema, _options.FeatureColumnName, "validation data");
         InputLayout.Check(featureColumn, shape);
-        return DataViewReader.Read(data, _options.FeatureColumnName, _options.LabelColumnName, Task, shape, "validation data");
+        return DataViewSource.Create(data, _options.FeatureColumnName, _options.LabelColumnName, Task, shape, "validation data");
     }
 
     /// <summary>Wraps a trained engine model as an ML.NET transformer reading <paramref name="featureColumnName"/>;

@@ -143,6 +143,12 @@ public class RegularizedNetworkOptions
     /// <c>new MLContext(seed: 1)</c> makes training reproducible.</summary>
     public int? Seed { get; set; }
 
+    /// <summary>Rows held by the shuffle buffer through which training reads the IDataView each epoch (the rows are
+    /// streamed, not copied). Default null: as many as fit in 64 MiB of features; a buffer that holds every row gives a
+    /// full random permutation per epoch, as in memory. A larger buffer mixes rows that are stored in order (sorted
+    /// by class, say) better, at the cost of memory.</summary>
+    public int? ShuffleBufferSize { get; set; }
+
     /// <summary>Threads used by training. Default all processors.</summary>
     public int MaxThreads { get; set; } = Environment.ProcessorCount;
 
@@ -368,6 +374,7 @@ public class RegularizedNetworkOptions
             ValidationFraction = ValidationData is null ? ValidationFraction : 0,
             Normalization = Normalization,
             MaxThreads = MaxThreads,
+            ShuffleBufferSize = ShuffleBufferSize,
         };
     }
 }

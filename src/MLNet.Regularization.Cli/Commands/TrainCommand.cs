@@ -24,6 +24,7 @@ internal static class TrainCommand
         var dataPath = Arguments.File("data", "Training data: a CSV file with a header row, or an IDX image file (with --labels). Not needed with --resume alone.");
         dataPath.Arity = ArgumentArity.ZeroOrOne;
         var data = new DataOptions();
+        var streaming = new StreamingOptions();
         var spec = new SpecOptions(regularizers: true);
         var test = Options.Text("--test", "A labelled test file in the same format, scored after training.", "file");
         var testLabels = Options.Text("--test-labels", "IDX: the label file of --test.", "file");
@@ -40,6 +41,7 @@ internal static class TrainCommand
         var resume = Options.Text("--resume", "Continue the run that wrote this checkpoint (after Ctrl+C, a crash or a kill). Alone it repeats that run's command line; with a command line, that must be the same run.", "checkpoint");
         command.Add(dataPath);
         data.AddTo(command);
+        streaming.AddTo(command);
         spec.AddTo(command);
         command.Add(test);
         command.Add(testLabels);
@@ -53,7 +55,7 @@ internal static class TrainCommand
         command.Add(checkpointEvery);
         command.Add(checkpointMinutes);
         command.Add(resume);
-        Option[] pathOptions = [data.Labels, test, testLabels, output, monteCarlo, history, spec.Spec, checkpoint];
+        Option[] pathOptions = [data.Labels, test, testLabels, output, monteCarlo, history, spec.Spec, checkpoint, streaming.Cache];
 
         command.SetAction(r => Cli.Guard(context, () =>
         {
@@ -90,15 +92,17 @@ internal static class TrainCommand
             }
 
             var warn = TrainingSummary.Warner(context);
-            var loaded = data.Load(r, r.GetValue(dataPath)!, DataOptions.LayoutFor([modelSpec]), warn);
-            LoadedData? testData = r.GetValue(test) is { } testPath
-                ? data.Load(r, testPath, DataOptions.LayoutFor([modelSpec]), warn, r.GetValue(testLabels), loaded.Data.ClassNames, loaded.Data.ClassCount)
+            var layout = DataOptions.LayoutFor([modelSpec]);
+            using var loaded = streaming.Open(r, data, display, layout, warn, r.GetValue(dataPath)!);
+            using var testData = r.GetValue(test) is { } testPath
+                ? streaming.Open(r, data, display, layout, warn, testPath, r.GetValue(testLabels), loaded.Source.ClassNames, loaded.Source.ClassCount, test: true)
                 : null;
 
-            var (train, held) = fraction > 0 ? DataSplit.StratifiedSplit(loaded.Data, fraction, modelSpec.Training.Seed) : (loaded.Data, (Dataset?)null);
+            var (train, held) = fraction > 0 ? DataSplit.StratifiedSplit(loaded.Source, fraction, modelSpec.Training.Seed) : (loaded.Source, (ExampleSource?)null);
             modelSpec.Training.ApplyDataDefaults(train.Count, loaded.Images);
             var options = modelSpec.Training.ToTrainerOptions();
             options.ValidationFraction = 0;
+            options.ShuffleBufferSize = streaming.ShuffleBufferSize(r, loaded, display);
             options.CheckpointPath = checkpointPath;
             options.CheckpointEveryEpochs = r.Given(checkpointEvery) is int every ? (every >= 1 ? every : throw new UsageException($"--checkpoint-every must be at least 1, got {every}.")) : null;
             options.CheckpointInterval = r.Given(checkpointMinutes) is double minutes ? (minutes > 0 ? TimeSpan.FromMinutes(minutes) : throw new UsageException($"--checkpoint-minutes must be positive, got {minutes}.")) : null;
@@ -112,9 +116,19 @@ internal static class TrainCommand
             }
 
             var trainer = new Trainer(options);
-            var model = Fit(display, context, options.Epochs, progress => resumePath is null
-                ? trainer.Fit(network, train, held, progress, context.CancellationToken)
-                : trainer.Resume(resumePath, network, train, held, progress, context.CancellationToken));
+            var meter = loaded.Streamed ? new ByteMeter(loaded.Source, System.IO.Path.GetFileName(loaded.Path)) : null;
+            TrainedModel model;
+            try
+            {
+                model = Fit(display, context, options.Epochs, meter, progress => resumePath is null
+                    ? trainer.Fit(network, train, held, progress, context.CancellationToken)
+                    : trainer.Resume(resumePath, network, train, held, progress, context.CancellationToken));
+            }
+            catch (OutOfMemoryException e) when (e is not InsufficientMemoryException && !loaded.Streamed)
+            {
+                throw StreamingOptions.OutOfMemory(loaded.Path, (long)loaded.Source.Count * loaded.Source.FeatureCount * sizeof(float), e);
+            }
+
             if (model.History.StopReason == StopReason.Cancelled)
             {
                 context.Err.WriteLine($"{Cli.Name}: cancelled after {model.History.Epochs.Count} epoch(s); wrote checkpoint {checkpointPath}: continue with '{Cli.Name} train --resume {checkpointPath}'.");
@@ -122,9 +136,14 @@ internal static class TrainCommand
             }
 
             var scores = new ModelScores(model);
-            var trainMetrics = scores.On(train);
-            var heldMetrics = held is null ? null : scores.On(held);
-            var testMetrics = testData is null ? null : scores.On(testData.Data);
+            Scores trainMetrics;
+            Scores? heldMetrics, testMetrics;
+            using (meter?.Lines(display, "scoring")) // scoring streamed data is one more pass over it
+            {
+                trainMetrics = scores.On(train);
+                heldMetrics = held is null ? null : scores.On(held);
+                testMetrics = testData is null ? null : scores.On(testData.Source);
+            }
 
             ModelFiles.Save(model, modelPath);
             if (mcPath is not null)
@@ -233,13 +252,28 @@ internal static class TrainCommand
         }
     }
 
-    private static TrainedModel Fit(Display display, CliContext context, int epochs, Func<IProgress<EpochRecord>, TrainedModel> train)
+    /// <summary>Trains with progress: epoch lines (or a bar on a terminal) and, for streamed data, the bytes read from the
+    /// file (a line every 10 seconds, or a second bar that fills once per pass).</summary>
+    private static TrainedModel Fit(Display display, CliContext context, int epochs, ByteMeter? meter, Func<IProgress<EpochRecord>, TrainedModel> train)
     {
         if (!display.Rich)
         {
+            // Epoch lines come from the training thread, byte lines from a timer: one lock keeps them whole.
+            var gate = new object();
+            using var timer = meter is null || !display.Plain ? null : new Timer(_ =>
+            {
+                lock (gate)
+                {
+                    display.Info(meter.Line);
+                }
+            }, null, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
             return train(new SyncProgress<EpochRecord>(e =>
             {
-                display.Info(Display.Epoch(e, epochs));
+                lock (gate)
+                {
+                    display.Info(Display.Epoch(e, epochs));
+                }
+
                 TestHold.After("epoch", e.Epoch, context.CancellationToken);
             }));
         }
@@ -249,6 +283,12 @@ internal static class TrainCommand
             .Start(p =>
             {
                 var task = p.AddTask("epoch 0", maxValue: epochs);
+                var bytes = meter is null ? null : p.AddTask("reading", maxValue: meter.PassBytes);
+                using var timer = bytes is null ? null : new Timer(_ =>
+                {
+                    bytes.Value = meter!.InPass;
+                    bytes.Description = Markup.Escape(meter.Line);
+                }, null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
                 var progress = new SyncProgress<EpochRecord>(e =>
                 {
                     task.Description = Markup.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,

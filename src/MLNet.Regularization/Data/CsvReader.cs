@@ -41,45 +41,111 @@ public static class CsvReader
         ArgumentException.ThrowIfNullOrEmpty(labelColumn);
         options ??= new CsvOptions();
         options.Validate();
-        using var table = CsvTable.Open(path, options.Separator, options.Limits);
+        var values = new List<float>();
+        int rows = 0;
+        var (scan, x) = MemoryNeeded.Guard(
+            () =>
+            {
+                var scan = Scan(path, labelColumn, options, streamed: false, (line, row) =>
+                {
+                    CheckValues(path, line, ++rows, row.Length, values.Count + (long)row.Length, options.Limits);
+                    values.AddRange(row);
+                });
+                return (scan, values.ToArray());
+            },
+            $"'{path}'",
+            () => $"more than the {MemoryNeeded.Bytes(values.Count * 4L)} its first {rows:N0} rows took as 32-bit floats",
+            "CsvSource.Open (with a cache path) and Trainer.Fit with the source (in the CLI: train --stream)");
+        int[] shape = [scan.FeatureNames.Length];
+        return options.Task switch
+        {
+            TaskKind.Regression => Dataset.ForRegression(x, shape, scan.Targets!),
+            TaskKind.Binary => Dataset.ForBinary(x, shape, scan.Labels!, scan.ClassNames),
+            _ => Dataset.ForClassification(x, shape, scan.Labels!, scan.ClassCount, scan.ClassNames),
+        };
+    }
+
+    /// <summary>One pass over a labelled file: every row's features go to <paramref name="sink"/> as they are parsed
+    /// (the same numbers, bit for bit, whether they end in memory, in a cache or nowhere); labels are collected, checked
+    /// and numbered as <see cref="Load"/> numbers them.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="labelColumn">The label column.</param>
+    /// <param name="options">Validated options.</param>
+    /// <param name="streamed">True when the rows are not kept in memory: then the file's size is not capped by
+    /// <see cref="ReaderLimits.MaxFileBytes"/> (line, row, class and one row's value limits still apply).</param>
+    /// <param name="sink">Receives each row's features (valid during the call only) with its line number.</param>
+    /// <param name="bytesRead">Receives the bytes read so far, now and then (progress).</param>
+    internal static CsvScan Scan(string path, string labelColumn, CsvOptions options, bool streamed, CsvRowSink sink, Action<long>? bytesRead = null)
+    {
+        using var table = CsvTable.Open(path, options.Separator, options.Limits, streamed);
         int label = table.IndexOf(labelColumn, nameof(labelColumn), "label column");
         int[] features = table.FeatureColumns(options.IgnoreColumns, label);
-
-        var values = new List<float>();
-        var labelCells = new List<(string Cell, int Line)>();
+        var row = new float[features.Length];
         var targets = new List<float>();
-        while (table.NextRow() is { } row)
+        // Labels as indices into the distinct cells (in order of first appearance), so that a long file costs 4 bytes per
+        // row and one string per class, not one string per row.
+        var labelIds = new List<int>();
+        var distinct = new Dictionary<string, int>(StringComparer.Ordinal);
+        var cells = new List<(string Cell, int Line)>();
+        var occurrences = new List<int>();
+        long reported = 0;
+        while (table.NextRow() is { } r)
         {
-            table.ParseFeatures(row, features, values);
-            string cell = row.Cells[label];
+            table.ParseFeatures(r, features, row);
+            sink(r.Line, row);
+            string cell = r.Cells[label];
             if (cell.Length == 0)
             {
-                throw table.CellError(row.Line, label, "the label is empty (a missing value); fill it in or drop the row.");
+                throw table.CellError(r.Line, label, "the label is empty (a missing value); fill it in or drop the row.");
             }
 
             if (options.Task == TaskKind.Regression)
             {
-                targets.Add(table.ParseNumber(row.Line, label, cell));
+                targets.Add(table.ParseNumber(r.Line, label, cell));
             }
             else
             {
-                labelCells.Add((cell, row.Line));
+                if (!distinct.TryGetValue(cell, out int id))
+                {
+                    id = distinct.Count;
+                    ReaderLimits.Check(id + 1L, options.Limits.MaxClassCount, $"{path} line {r.Line}, column '{table.Header[label]}'", $"{id + 1:N0} distinct labels", nameof(ReaderLimits.MaxClassCount));
+                    distinct.Add(cell, id);
+                    cells.Add((cell, r.Line));
+                    occurrences.Add(0);
+                }
+
+                occurrences[id]++;
+                labelIds.Add(id);
+            }
+
+            if (bytesRead is not null && table.BytePosition - reported >= 1 << 22)
+            {
+                reported = table.BytePosition;
+                bytesRead(reported);
             }
         }
 
         table.RequireRows();
-        float[] x = values.ToArray();
-        int[] shape = [features.Length];
+        bytesRead?.Invoke(table.BytePosition);
+        string[] names = features.Select(c => table.Header[c]).ToArray();
         if (options.Task == TaskKind.Regression)
         {
-            return Dataset.ForRegression(x, shape, targets.ToArray());
+            return new CsvScan(table.RowCount, names, null, targets.ToArray(), 0, null);
         }
 
-        var (labels, classCount, names) = MapLabels(table, label, labelCells, options);
-        return options.Task == TaskKind.Binary
-            ? Dataset.ForBinary(x, shape, labels, names)
-            : Dataset.ForClassification(x, shape, labels, classCount, names);
+        var (classOfCell, classCount, classNames) = MapLabels(table, label, cells, occurrences, options);
+        var labels = new int[labelIds.Count];
+        for (int i = 0; i < labels.Length; i++)
+        {
+            labels[i] = classOfCell[labelIds[i]];
+        }
+
+        return new CsvScan(table.RowCount, names, labels, null, classCount, classNames);
     }
+
+    /// <summary>Throws when the values read into memory so far pass <see cref="ReaderLimits.MaxTensorElements"/>.</summary>
+    private static void CheckValues(string path, int line, int rows, int width, long values, ReaderLimits limits) =>
+        ReaderLimits.Check(values, limits.MaxTensorElements, $"{path} line {line}", $"{rows:N0} rows of {width:N0} features = {values:N0} values", nameof(ReaderLimits.MaxTensorElements));
 
     /// <summary>Reads unlabelled rows for prediction: every column not in <see cref="CsvOptions.IgnoreColumns"/>
     /// is a feature (ignore the label column if the file has one).</summary>
@@ -94,9 +160,12 @@ public static class CsvReader
         using var table = CsvTable.Open(path, options.Separator, options.Limits);
         int[] features = table.FeatureColumns(options.IgnoreColumns, label: -1);
         var values = new List<float>();
+        var parsed = new float[features.Length];
         while (table.NextRow() is { } row)
         {
-            table.ParseFeatures(row, features, values);
+            CheckValues(path, row.Line, table.RowCount, features.Length, values.Count + (long)features.Length, options.Limits);
+            table.ParseFeatures(row, features, parsed);
+            values.AddRange(parsed);
         }
 
         table.RequireRows();
@@ -144,12 +213,14 @@ public static class CsvReader
         return list.Count > MaxNamesInMessage ? $"{shown}, ... ({list.Count - MaxNamesInMessage} more)" : shown;
     }
 
+    /// <summary>The class of each distinct label cell (given with the line of its first appearance and how many rows
+    /// hold it), the class count and the class names.</summary>
     private static (int[] Labels, int ClassCount, IReadOnlyList<string>? Names) MapLabels(
-        CsvTable table, int column, List<(string Cell, int Line)> cells, CsvOptions options)
+        CsvTable table, int column, List<(string Cell, int Line)> cells, List<int> occurrences, CsvOptions options)
     {
         var labels = new int[cells.Count];
         IReadOnlyList<string>? names = options.ClassNames;
-        if (names is null && TryIntegerLabels(table, column, cells, labels, options.Limits, out int max) && (options.Task != TaskKind.Binary || max <= 1))
+        if (names is null && TryIntegerLabels(table, column, cells, occurrences, labels, options.Limits, out int max) && (options.Task != TaskKind.Binary || max <= 1))
         {
             if (options.Task == TaskKind.Multiclass && max < 1)
             {
@@ -162,7 +233,7 @@ public static class CsvReader
 
         if (names is null)
         {
-            var distinct = cells.Select(c => c.Cell).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+            var distinct = cells.Select(c => c.Cell).Order(StringComparer.Ordinal).ToArray();
             ReaderLimits.Check(distinct.Length, options.Limits.MaxClassCount, $"{table.Path}, column '{table.Header[column]}'", $"{distinct.Length:N0} distinct labels", nameof(ReaderLimits.MaxClassCount));
             if (options.Task == TaskKind.Binary && distinct.Length != 2)
             {
@@ -199,7 +270,7 @@ public static class CsvReader
 
     /// <summary>True when every label is a non-negative integer below the class limit; fills <paramref name="labels"/>
     /// then. False when none is (labels are names). Throws for a mix, and for an index at or above the limit.</summary>
-    private static bool TryIntegerLabels(CsvTable table, int column, List<(string Cell, int Line)> cells, int[] labels, ReaderLimits limits, out int max)
+    private static bool TryIntegerLabels(CsvTable table, int column, List<(string Cell, int Line)> cells, List<int> occurrences, int[] labels, ReaderLimits limits, out int max)
     {
         max = 0;
         int integers = 0, firstName = -1;
@@ -213,7 +284,7 @@ public static class CsvReader
                 continue;
             }
 
-            integers++;
+            integers += occurrences[i];
             if (!int.TryParse(cells[i].Cell, NumberStyles.None, CultureInfo.InvariantCulture, out labels[i]) || labels[i] >= limits.MaxClassCount)
             {
                 throw ReaderLimits.Exceeded(
@@ -236,24 +307,36 @@ public static class CsvReader
         return integers > 0;
     }
 
-    private sealed record CsvRow(int Line, string[] Cells);
+    /// <summary>One data row: its line number and cells.</summary>
+    internal sealed record CsvRow(int Line, string[] Cells);
+
+    /// <summary>What <see cref="Scan"/> found: the row count, the feature columns' names and the numbered labels (or
+    /// regression targets).</summary>
+    internal sealed record CsvScan(int Rows, string[] FeatureNames, int[]? Labels, float[]? Targets, int ClassCount, IReadOnlyList<string>? ClassNames);
+
+    /// <summary>Receives one parsed row's features (valid only during the call) and its line number.</summary>
+    internal delegate void CsvRowSink(int line, ReadOnlySpan<float> features);
 
     /// <summary>An open file whose header has been read; rows are read one at a time.</summary>
-    private sealed class CsvTable : IDisposable
+    internal sealed class CsvTable : IDisposable
     {
         private readonly BoundedLineReader _reader;
+        private readonly StreamReader _text;
         private readonly char _separator;
         private readonly ReaderLimits _limits;
         private int _line;
-        private long _values;
 
-        private CsvTable(string path, TextReader reader, char separator, ReaderLimits limits)
+        private CsvTable(string path, StreamReader reader, char separator, ReaderLimits limits)
         {
             Path = path;
+            _text = reader;
             _reader = new BoundedLineReader(reader, limits.MaxStringLength);
             _separator = separator;
             _limits = limits;
         }
+
+        /// <summary>How far into the file the reader is, in bytes (read ahead by up to one buffer; for progress).</summary>
+        public long BytePosition => _text.BaseStream.Position;
 
         public string Path { get; }
 
@@ -261,7 +344,9 @@ public static class CsvReader
 
         public int RowCount { get; private set; }
 
-        public static CsvTable Open(string path, char separator, ReaderLimits limits)
+        /// <summary>Opens a file and reads its header; <paramref name="streamed"/> files (whose rows are not kept in
+        /// memory) are not capped by <see cref="ReaderLimits.MaxFileBytes"/>.</summary>
+        public static CsvTable Open(string path, char separator, ReaderLimits limits, bool streamed = false)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             if (!File.Exists(path))
@@ -270,8 +355,13 @@ public static class CsvReader
             }
 
             long length = new FileInfo(path).Length;
-            ReaderLimits.Check(length, limits.MaxFileBytes, path, $"the file size of {length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
-            var table = new CsvTable(path, File.OpenText(path), separator, limits);
+            if (!streamed)
+            {
+                ReaderLimits.Check(length, limits.MaxFileBytes, path, $"the file size of {length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+            }
+
+            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            var table = new CsvTable(path, new StreamReader(stream), separator, limits);
             try
             {
                 table.ReadHeader();
@@ -358,13 +448,12 @@ public static class CsvReader
             }
         }
 
-        public void ParseFeatures(CsvRow row, int[] columns, List<float> destination)
+        /// <summary>Parses the feature cells of a row into <paramref name="destination"/> (one value per column).</summary>
+        public void ParseFeatures(CsvRow row, int[] columns, Span<float> destination)
         {
-            _values += columns.Length;
-            ReaderLimits.Check(_values, _limits.MaxTensorElements, $"{Path} line {row.Line}", $"{RowCount:N0} rows of {columns.Length:N0} features = {_values:N0} values", nameof(ReaderLimits.MaxTensorElements));
-            foreach (int c in columns)
+            for (int i = 0; i < columns.Length; i++)
             {
-                destination.Add(ParseNumber(row.Line, c, row.Cells[c]));
+                destination[i] = ParseNumber(row.Line, columns[i], row.Cells[columns[i]]);
             }
         }
 

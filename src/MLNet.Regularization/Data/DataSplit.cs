@@ -23,21 +23,43 @@ public static class DataSplit
     public static (Dataset Train, Dataset Test) StratifiedSplit(Dataset data, double testFraction, int seed)
     {
         ArgumentNullException.ThrowIfNull(data);
+        var (train, test) = StratifiedIndices(data.Labels, data.ClassCount, data.Count, testFraction, seed, nameof(data));
+        return (data.Subset(train), data.Subset(test));
+    }
+
+    /// <summary>
+    /// <see cref="StratifiedSplit(Dataset, double, int)"/> for streamed examples: the same split (from the labels, which a
+    /// source holds in memory), as two views of <paramref name="data"/> that copy no features. Both views read from
+    /// <paramref name="data"/>, which must stay open while they are used.
+    /// </summary>
+    /// <param name="data">The examples to split.</param>
+    /// <param name="testFraction">The share of each class for the test set, strictly between 0 and 1.</param>
+    /// <param name="seed">The seed; the same seed gives the same split as the in-memory overload.</param>
+    public static (ExampleSource Train, ExampleSource Test) StratifiedSplit(ExampleSource data, double testFraction, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var (train, test) = StratifiedIndices(data.LabelArray, data.ClassCount, data.Count, testFraction, seed, nameof(data));
+        return (new SubsetSource(data, train), new SubsetSource(data, test));
+    }
+
+    /// <summary>The indices of a stratified split, each part in ascending order.</summary>
+    private static (int[] Train, int[] Test) StratifiedIndices(int[]? labels, int classCount, int count, double testFraction, int seed, string parameter)
+    {
         if (!(testFraction > 0 && testFraction < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, "the test fraction must lie strictly between 0 and 1.");
         }
 
-        if (data.Count < 2)
+        if (count < 2)
         {
-            throw new ArgumentException($"cannot split {data.Count} example into a train and a test set.", nameof(data));
+            throw new ArgumentException($"cannot split {count} example into a train and a test set.", parameter);
         }
 
         var rng = new Rng(seed);
-        int[][] groups = data.Labels is null ? [Enumerable.Range(0, data.Count).ToArray()] : GroupByLabel(data.Labels, data.ClassCount);
+        int[][] groups = labels is null ? [Enumerable.Range(0, count).ToArray()] : GroupByLabel(labels, classCount);
 
-        var train = new List<int>(data.Count);
-        var test = new List<int>(data.Count);
+        var train = new List<int>(count);
+        var test = new List<int>(count);
         foreach (int[] group in groups)
         {
             Shuffle(group, rng);
@@ -50,12 +72,12 @@ public static class DataSplit
         if (test.Count == 0)
         {
             throw new ArgumentException(
-                "no class has two examples, so none can go to the test set without leaving its class untrained.", nameof(data));
+                "no class has two examples, so none can go to the test set without leaving its class untrained.", parameter);
         }
 
         train.Sort();
         test.Sort();
-        return (data.Subset(train.ToArray()), data.Subset(test.ToArray()));
+        return (train.ToArray(), test.ToArray());
     }
 
     /// <summary>

@@ -127,14 +127,7 @@ public sealed class Dataset
 
         int n = targets.Length / targetSize;
         var x = MakeFeatures(features, sampleShape, n);
-        for (int i = 0; i < targets.Length; i++)
-        {
-            if (!float.IsFinite(targets[i]))
-            {
-                throw new ArgumentException($"target {targets[i]} in row {i / targetSize}, column {i % targetSize} is not a finite number.", nameof(targets));
-            }
-        }
-
+        CheckTargets(targets, targetSize);
         return new Dataset(x, null, targets, 0, targetSize, TaskKind.Regression, null);
     }
 
@@ -245,7 +238,20 @@ public sealed class Dataset
         }
     }
 
-    private static void CheckLabels(int[] labels, int classCount)
+    /// <summary>Throws naming the row and column of the first target that is NaN or infinite.</summary>
+    internal static void CheckTargets(float[] targets, int targetSize)
+    {
+        for (int i = 0; i < targets.Length; i++)
+        {
+            if (!float.IsFinite(targets[i]))
+            {
+                throw new ArgumentException($"target {targets[i]} in row {i / targetSize}, column {i % targetSize} is not a finite number.", nameof(targets));
+            }
+        }
+    }
+
+    /// <summary>Throws naming the row of the first label outside 0..classCount-1 (or for no labels at all).</summary>
+    internal static void CheckLabels(int[] labels, int classCount)
     {
         if (labels.Length == 0)
         {

@@ -75,6 +75,31 @@ public static class IdxReader
         ReaderLimits? limits = null)
     {
         CheckLimit(limit);
+        var (images, labels, k) = OpenLabelled(imagesPath, labelsPath, classCount, limit, limits, streamed: false);
+        using (images)
+        {
+            int rows = images.Dimensions[1], cols = images.Dimensions[2];
+            int[] shape = asImages ? [1, rows, cols] : [rows * cols];
+            return MemoryNeeded.Guard(
+                () => Dataset.ForClassification(ToUnitFloats(images.ReadBody(labels.Length)), shape, labels, k, classNames),
+                $"'{imagesPath}'",
+                () => MemoryNeeded.AsFloats(labels.Length, images.ItemSize),
+                "IdxSource.Open and Trainer.Fit with the source (in the CLI: train --stream)");
+        }
+    }
+
+    /// <summary>Opens an image file and reads and checks its label file: both headers announce the same number of
+    /// examples and every label is below the class count. The image body is left for the caller to read.</summary>
+    /// <param name="imagesPath">The IDX3 image file.</param>
+    /// <param name="labelsPath">The IDX1 label file.</param>
+    /// <param name="classCount">The class count, or null for max(label)+1 (at least 2).</param>
+    /// <param name="limit">Only the first examples, or all when null.</param>
+    /// <param name="limits">Caps on sizes (default when null).</param>
+    /// <param name="streamed">True when the images are read a batch at a time: then the image file's size and element
+    /// count are not bounded by <see cref="ReaderLimits.MaxFileBytes"/> and <see cref="ReaderLimits.MaxTensorElements"/>
+    /// (one image is), since no array holds them all.</param>
+    internal static (IdxFile Images, int[] Labels, int ClassCount) OpenLabelled(string imagesPath, string labelsPath, int? classCount, int? limit, ReaderLimits? limits, bool streamed)
+    {
         limits ??= ReaderLimits.Default;
         if (classCount is < 2)
         {
@@ -86,30 +111,35 @@ public static class IdxReader
             ReaderLimits.Check(given, limits.MaxClassCount, $"'{labelsPath}'", $"a class count of {given:N0}", nameof(ReaderLimits.MaxClassCount));
         }
 
-        using var images = IdxFile.Open(imagesPath, ImagesMagic, "image", limits);
-        using var labelFile = IdxFile.Open(labelsPath, LabelsMagic, "label", limits);
-        if (images.Dimensions[0] != labelFile.Dimensions[0])
+        var images = IdxFile.Open(imagesPath, ImagesMagic, "image", limits, streamed);
+        try
         {
-            throw new InvalidDataException(
-                $"image/label count mismatch: '{imagesPath}' holds {images.Dimensions[0]} images but '{labelsPath}' holds {labelFile.Dimensions[0]} labels.");
-        }
-
-        int count = images.ItemsToRead(limit);
-        int[] labels = ToInts(labelFile.ReadBody(count));
-        int k = classCount ?? Math.Max(2, labels.Max() + 1);
-        for (int i = 0; i < labels.Length; i++)
-        {
-            if (labels[i] >= k)
+            using var labelFile = IdxFile.Open(labelsPath, LabelsMagic, "label", limits);
+            if (images.Dimensions[0] != labelFile.Dimensions[0])
             {
                 throw new InvalidDataException(
-                    $"'{labelsPath}': label {labels[i]} of example {i} (byte offset {labelFile.BodyOffset + i}) is outside 0..{k - 1}.");
+                    $"image/label count mismatch: '{imagesPath}' holds {images.Dimensions[0]} images but '{labelsPath}' holds {labelFile.Dimensions[0]} labels.");
             }
-        }
 
-        float[] pixels = ToUnitFloats(images.ReadBody(count));
-        int rows = images.Dimensions[1], cols = images.Dimensions[2];
-        int[] shape = asImages ? [1, rows, cols] : [rows * cols];
-        return Dataset.ForClassification(pixels, shape, labels, k, classNames);
+            int count = images.ItemsToRead(limit);
+            int[] labels = ToInts(labelFile.ReadBody(count));
+            int k = classCount ?? Math.Max(2, labels.Max() + 1);
+            for (int i = 0; i < labels.Length; i++)
+            {
+                if (labels[i] >= k)
+                {
+                    throw new InvalidDataException(
+                        $"'{labelsPath}': label {labels[i]} of example {i} (byte offset {labelFile.BodyOffset + i}) is outside 0..{k - 1}.");
+                }
+            }
+
+            return (images, labels, k);
+        }
+        catch
+        {
+            images.Dispose();
+            throw;
+        }
     }
 
     private static void CheckLimit(int? limit)
@@ -143,22 +173,27 @@ public static class IdxReader
     }
 
     /// <summary>An open IDX file whose header has been read and checked; the body is read on demand.</summary>
-    private sealed class IdxFile : IDisposable
+    internal sealed class IdxFile : IDisposable
     {
         private readonly Stream _stream;
         private readonly string _path;
         private readonly string _what;
         private readonly bool _gzip;
         private readonly ReaderLimits _limits;
+        private readonly bool _streamed;
 
-        private IdxFile(Stream stream, string path, string what, bool gzip, ReaderLimits limits)
+        private IdxFile(Stream stream, string path, string what, bool gzip, ReaderLimits limits, bool streamed)
         {
             _stream = stream;
             _path = path;
             _what = what;
             _gzip = gzip;
             _limits = limits;
+            _streamed = streamed;
         }
+
+        /// <summary>True when the file is gzip-compressed (then it can only be read in order).</summary>
+        public bool IsGzip => _gzip;
 
         /// <summary>The sizes from the header; the first is the number of items.</summary>
         public int[] Dimensions { get; private set; } = [];
@@ -167,11 +202,11 @@ public static class IdxReader
         public int BodyOffset => 4 + (4 * Dimensions.Length);
 
         /// <summary>Bytes per item (rows·cols for images, 1 for labels); bounded by the header check.</summary>
-        private long ItemSize => ProductAfterFirst(Dimensions);
+        public long ItemSize => ProductAfterFirst(Dimensions);
 
         private string Decompressed => _gzip ? " (after gzip decompression)" : string.Empty;
 
-        public static IdxFile Open(string path, int expectedMagic, string what, ReaderLimits? limits)
+        public static IdxFile Open(string path, int expectedMagic, string what, ReaderLimits? limits, bool streamed = false)
         {
             ArgumentException.ThrowIfNullOrEmpty(path);
             limits ??= ReaderLimits.Default;
@@ -184,7 +219,11 @@ public static class IdxReader
             Stream stream = File.OpenRead(path);
             try
             {
-                ReaderLimits.Check(stream.Length, limits.MaxFileBytes, $"'{path}'", $"the file size of {stream.Length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+                if (!streamed)
+                {
+                    ReaderLimits.Check(stream.Length, limits.MaxFileBytes, $"'{path}'", $"the file size of {stream.Length:N0} bytes", nameof(ReaderLimits.MaxFileBytes));
+                }
+
                 Span<byte> two = stackalloc byte[2];
                 int n = stream.ReadAtLeast(two, 2, throwOnEndOfStream: false);
                 stream.Position = 0;
@@ -194,7 +233,7 @@ public static class IdxReader
                     stream = new GZipStream(stream, CompressionMode.Decompress);
                 }
 
-                var file = new IdxFile(stream, path, what, gzip, limits);
+                var file = new IdxFile(stream, path, what, gzip, limits, streamed);
                 file.Dimensions = file.ReadHeader(expectedMagic);
                 return file;
             }
@@ -213,7 +252,6 @@ public static class IdxReader
         public byte[] ReadBody(int items)
         {
             long needed = (long)items * ItemSize;
-            long promised = (long)Dimensions[0] * ItemSize;
             if (needed > Array.MaxLength)
             {
                 throw new InvalidDataException(
@@ -223,20 +261,51 @@ public static class IdxReader
             var body = ReadGrowing((int)needed, out int found);
             if (found < needed)
             {
-                string scope = items == Dimensions[0]
-                    ? $"the header promises {Dimensions[0]} {_what}s{ShapeText()} = {promised} bytes after the {BodyOffset}-byte header"
-                    : $"the first {items} of the {Dimensions[0]} {_what}s{ShapeText()} need {needed} bytes after the {BodyOffset}-byte header";
-                throw new InvalidDataException(
-                    $"'{_path}' is truncated: {scope}, but only {found} bytes were found{Decompressed} (the data ends at byte offset {BodyOffset + found}).");
+                throw Truncated(items, found);
             }
 
             if (items == Dimensions[0] && Fill(new byte[1], BodyOffset + found) != 0)
             {
-                throw new InvalidDataException(
-                    $"'{_path}' has extra data after byte offset {BodyOffset + promised}{Decompressed}: the header promises exactly {promised} bytes of {_what} data; is the header wrong?");
+                throw ExtraData();
             }
 
             return body;
+        }
+
+        /// <summary>Checks that a raw (uncompressed) file holds exactly the body its header promises, from its length
+        /// alone (a streamed file is not read whole to find out).</summary>
+        public void CheckRawLength()
+        {
+            long promised = Dimensions[0] * ItemSize;
+            long found = _stream.Length - BodyOffset;
+            if (found < promised)
+            {
+                throw Truncated(Dimensions[0], found);
+            }
+
+            if (found > promised)
+            {
+                throw ExtraData();
+            }
+        }
+
+        /// <summary>The error for a body that ends after <paramref name="found"/> of the bytes <paramref name="items"/> need.</summary>
+        public InvalidDataException Truncated(int items, long found)
+        {
+            long needed = items * ItemSize, promised = Dimensions[0] * ItemSize;
+            string scope = items == Dimensions[0]
+                ? $"the header promises {Dimensions[0]} {_what}s{ShapeText()} = {promised} bytes after the {BodyOffset}-byte header"
+                : $"the first {items} of the {Dimensions[0]} {_what}s{ShapeText()} need {needed} bytes after the {BodyOffset}-byte header";
+            return new InvalidDataException(
+                $"'{_path}' is truncated: {scope}, but only {found} bytes were found{Decompressed} (the data ends at byte offset {BodyOffset + found}).");
+        }
+
+        /// <summary>The error for bytes after the promised body.</summary>
+        public InvalidDataException ExtraData()
+        {
+            long promised = Dimensions[0] * ItemSize;
+            return new InvalidDataException(
+                $"'{_path}' has extra data after byte offset {BodyOffset + promised}{Decompressed}: the header promises exactly {promised} bytes of {_what} data; is the header wrong?");
         }
 
         public void Dispose() => _stream.Dispose();
@@ -329,8 +398,10 @@ public static class IdxReader
 
             string where = $"'{_path}': the header (byte offset 4)";
             ReaderLimits.Check(dims[0], _limits.MaxSampleCount, where, $"{dims[0]:N0} {_what}s", nameof(ReaderLimits.MaxSampleCount));
-            long values = dims[0] * ProductAfterFirst(dims); // both factors are below 2^31: no overflow
-            ReaderLimits.Check(values, _limits.MaxTensorElements, where, $"{dims[0]:N0} {_what}s{(dims.Length > 1 ? " of " + string.Join("x", dims[1..]) : "")} = {values:N0} values", nameof(ReaderLimits.MaxTensorElements));
+            // Read whole, the file becomes one array; streamed, one item at a time is (the rest stays on disk).
+            long values = _streamed ? ProductAfterFirst(dims) : dims[0] * ProductAfterFirst(dims); // both factors are below 2^31: no overflow
+            string what = _streamed ? $"one {_what} of {string.Join("x", dims[1..])} = {values:N0} values" : $"{dims[0]:N0} {_what}s{(dims.Length > 1 ? " of " + string.Join("x", dims[1..]) : "")} = {values:N0} values";
+            ReaderLimits.Check(values, _limits.MaxTensorElements, where, what, nameof(ReaderLimits.MaxTensorElements));
             return dims;
         }
 
@@ -347,7 +418,7 @@ public static class IdxReader
 
         /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.
         /// Corrupt gzip data becomes an error that names the file.</summary>
-        private int Fill(Span<byte> buffer, long offset)
+        public int Fill(Span<byte> buffer, long offset)
         {
             try
             {

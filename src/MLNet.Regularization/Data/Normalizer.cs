@@ -73,10 +73,22 @@ public sealed class Normalizer
     public static Normalizer Fit(NormalizationKind kind, Dataset train)
     {
         ArgumentNullException.ThrowIfNull(train);
+        using var source = new DatasetSource(train);
+        return Fit(kind, source);
+    }
+
+    /// <summary>Fits the parameters of <paramref name="kind"/> on streamed training examples: one pass in order
+    /// (two for <see cref="NormalizationKind.Standard"/> and <see cref="NormalizationKind.PerChannel"/>), holding one
+    /// example at a time. Every statistic is summed in the same order as over a <see cref="Dataset"/>'s rows, so the
+    /// same examples give the same bits either way.</summary>
+    /// <param name="kind">None, MinMax, Standard or PerChannel.</param>
+    /// <param name="train">The training examples.</param>
+    public static Normalizer Fit(NormalizationKind kind, ExampleSource train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
         CheckKind(kind);
         int d = train.FeatureCount;
         int n = train.Count;
-        ReadOnlySpan<float> x = train.Features.Span;
         var offset = new float[d];
         var scale = new float[d];
         switch (kind)
@@ -86,18 +98,11 @@ public sealed class Normalizer
                 break;
 
             case NormalizationKind.MinMax:
+                var (min, max) = Range(train);
                 for (int j = 0; j < d; j++)
                 {
-                    float min = float.PositiveInfinity, max = float.NegativeInfinity;
-                    for (int r = 0; r < n; r++)
-                    {
-                        float v = x[(r * d) + j];
-                        min = Math.Min(min, v);
-                        max = Math.Max(max, v);
-                    }
-
-                    offset[j] = min;
-                    scale[j] = Reciprocal((double)max - min);
+                    offset[j] = min[j];
+                    scale[j] = Reciprocal((double)max[j] - min[j]);
                 }
 
                 break;
@@ -111,30 +116,30 @@ public sealed class Normalizer
                 var high = new float[d];
                 low.AsSpan().Fill(float.PositiveInfinity);
                 high.AsSpan().Fill(float.NegativeInfinity);
-                for (int r = 0; r < n; r++)
+                train.ForEachRow((_, x) =>
                 {
                     for (int j = 0; j < d; j++)
                     {
-                        float v = x[(r * d) + j];
+                        float v = x[j];
                         mean[j] += v;
                         low[j] = Math.Min(low[j], v);
                         high[j] = Math.Max(high[j], v);
                     }
-                }
+                });
 
                 for (int j = 0; j < d; j++)
                 {
                     mean[j] /= n;
                 }
 
-                for (int r = 0; r < n; r++)
+                train.ForEachRow((_, x) =>
                 {
                     for (int j = 0; j < d; j++)
                     {
-                        double diff = x[(r * d) + j] - mean[j];
+                        double diff = x[j] - mean[j];
                         squares[j] += diff * diff;
                     }
-                }
+                });
 
                 for (int j = 0; j < d; j++)
                 {
@@ -146,42 +151,82 @@ public sealed class Normalizer
                 break;
 
             case NormalizationKind.PerChannel:
-                FitPerChannel(x, n, train.SampleShape, offset, scale);
+                FitPerChannel(train, offset, scale);
                 break;
         }
 
         return new Normalizer(kind, offset, scale);
     }
 
+    /// <summary>Each feature's smallest and largest value, in one pass.</summary>
+    private static (float[] Min, float[] Max) Range(ExampleSource train)
+    {
+        int d = train.FeatureCount;
+        var min = new float[d];
+        var max = new float[d];
+        min.AsSpan().Fill(float.PositiveInfinity);
+        max.AsSpan().Fill(float.NegativeInfinity);
+        train.ForEachRow((_, x) =>
+        {
+            for (int j = 0; j < d; j++)
+            {
+                min[j] = Math.Min(min[j], x[j]);
+                max[j] = Math.Max(max[j], x[j]);
+            }
+        });
+        return (min, max);
+    }
+
     /// <summary>Per-channel mean and population deviation over every example and pixel, in double, written out
-    /// once per pixel.</summary>
-    private static void FitPerChannel(ReadOnlySpan<float> x, int n, int[] sampleShape, float[] offset, float[] scale)
+    /// once per pixel. Each channel has its own sums, added to row by row: the same order, value by value, as summing
+    /// one channel over all rows before the next.</summary>
+    private static void FitPerChannel(ExampleSource train, float[] offset, float[] scale)
     {
         int d = offset.Length;
-        int channels = sampleShape.Length == 3 ? sampleShape[0] : 1;
+        var shape = train.Shape;
+        int channels = shape.Length == 3 ? shape[0] : 1;
         int plane = d / channels;
-        for (int c = 0; c < channels; c++)
+        double count = (double)train.Count * plane;
+        var sums = new double[channels];
+        train.ForEachRow((_, x) =>
         {
-            double sum = 0;
-            for (int r = 0; r < n; r++)
+            for (int c = 0; c < channels; c++)
             {
-                foreach (float v in x.Slice((r * d) + (c * plane), plane))
+                double sum = sums[c];
+                foreach (float v in x.Slice(c * plane, plane))
                 {
                     sum += v;
                 }
-            }
 
-            double mean = sum / ((double)n * plane), squares = 0;
-            for (int r = 0; r < n; r++)
+                sums[c] = sum;
+            }
+        });
+
+        var means = new double[channels];
+        for (int c = 0; c < channels; c++)
+        {
+            means[c] = sums[c] / count;
+        }
+
+        var squares = new double[channels];
+        train.ForEachRow((_, x) =>
+        {
+            for (int c = 0; c < channels; c++)
             {
-                foreach (float v in x.Slice((r * d) + (c * plane), plane))
+                double mean = means[c], total = squares[c];
+                foreach (float v in x.Slice(c * plane, plane))
                 {
-                    squares += (v - mean) * (v - mean);
+                    total += (v - mean) * (v - mean);
                 }
-            }
 
-            float channelScale = Reciprocal(Math.Sqrt(squares / ((double)n * plane)));
-            offset.AsSpan(c * plane, plane).Fill((float)mean);
+                squares[c] = total;
+            }
+        });
+
+        for (int c = 0; c < channels; c++)
+        {
+            float channelScale = Reciprocal(Math.Sqrt(squares[c] / count));
+            offset.AsSpan(c * plane, plane).Fill((float)means[c]);
             scale.AsSpan(c * plane, plane).Fill(channelScale);
         }
     }

@@ -10,9 +10,14 @@ namespace MLNet.Regularization.Data;
 /// library need (full Fashion-MNIST is 60,000 samples of 784 values); raise a limit when a real file exceeds it.
 /// </summary>
 /// <remarks>
-/// Besides these caps, the readers allocate only in proportion to the bytes they have actually read (a truncated
+/// <para>Besides these caps, the readers allocate only in proportion to the bytes they have actually read (a truncated
 /// file that promises a gigabyte costs what it holds, not what it promises): at most a small constant multiple of
-/// the input, such as 4 bytes of float per byte of an IDX pixel.
+/// the input, such as 4 bytes of float per byte of an IDX pixel.</para>
+/// <para>Streamed files (<see cref="IdxSource"/>, <see cref="CsvSource"/>, <see cref="ExampleCache"/>) keep every cap
+/// that bounds what is held — examples, classes, line and header lengths, the labels — but
+/// <see cref="MaxFileBytes"/> and <see cref="MaxTensorElements"/>, which bound one array holding the whole file, apply
+/// to one example there: the features are never held all at once, so a file larger than memory streams without
+/// raising a limit.</para>
 /// </remarks>
 public sealed record ReaderLimits
 {

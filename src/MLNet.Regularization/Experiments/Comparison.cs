@@ -22,7 +22,7 @@ namespace MLNet.Regularization.Experiments;
 /// <see cref="SearchSpace"/> until the trial limit or the budget ends it. Trials run one after another (each uses
 /// every core through the trainer's kernels).</para>
 /// <para>Cancellation and budget: both are checked before each run and, through the token handed to
-/// <see cref="Trainer.Fit"/>, after every batch, so the comparison overruns its budget by at most one batch plus
+/// <see cref="Trainer.Fit(Layers.Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/>, after every batch, so the comparison overruns its budget by at most one batch plus
 /// the scoring of finished runs. The interrupted trial is reported but not ranked; the result always holds the
 /// leaderboard of the trials that completed.</para>
 /// </remarks>

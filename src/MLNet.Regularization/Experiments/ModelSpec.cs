@@ -192,8 +192,22 @@ public sealed class ModelSpec
     public Network CreateNetwork(Dataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var network = CreateNetwork(OutputsFor(data));
-        return Layers is null && data.SampleShape.Length > 1 ? Network.Sequential([new Flatten(), .. network.Layers]) : network;
+        return CreateNetwork(OutputsFor(data.Task, data.ClassCount, data.TargetSize), data.SampleShape.Length);
+    }
+
+    /// <summary><see cref="CreateNetwork(Dataset)"/> for streamed examples (issue 18): the same network for the same
+    /// task, classes and example shape.</summary>
+    /// <param name="data">The training examples.</param>
+    public Network CreateNetwork(ExampleSource data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return CreateNetwork(OutputsFor(data.Task, data.ClassCount, data.TargetSize), data.Shape.Length);
+    }
+
+    private Network CreateNetwork(int outputs, int shapeRank)
+    {
+        var network = CreateNetwork(outputs);
+        return Layers is null && shapeRank > 1 ? Network.Sequential([new Flatten(), .. network.Layers]) : network;
     }
 
     /// <summary>The output units a dataset needs: K classes, 1 logit for binary data, or the target count.</summary>
@@ -201,13 +215,15 @@ public sealed class ModelSpec
     public static int OutputsFor(Dataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        return data.Task switch
-        {
-            TaskKind.Multiclass => data.ClassCount,
-            TaskKind.Binary => 1,
-            _ => data.TargetSize,
-        };
+        return OutputsFor(data.Task, data.ClassCount, data.TargetSize);
     }
+
+    private static int OutputsFor(TaskKind task, int classCount, int targetSize) => task switch
+    {
+        TaskKind.Multiclass => classCount,
+        TaskKind.Binary => 1,
+        _ => targetSize,
+    };
 
     /// <summary>A short description of the architecture and regularizers, such as
     /// <c>256-128 relu, in-dropout 0.2, dropout 0.5, BN</c>.</summary>

@@ -7,26 +7,31 @@ namespace MLNet.Regularization.Training;
 internal sealed class Evaluator(Loss loss, int threads, int batchSize = 512)
 {
     private readonly ForwardContext _ctx = new(ForwardMode.Inference, null, threads);
+    private Tensor? _gradient;
 
-    public (double Loss, double Accuracy) Run(Network net, Dataset data)
+    /// <summary>Evaluates on <paramref name="data"/>, normalized by <paramref name="normalizer"/> batch by batch.</summary>
+    public (double Loss, double Accuracy) Run(Network net, ExampleSource data, Normalizer? normalizer)
     {
-        var batcher = new Batcher(data);
+        using var feed = new BatchFeed(data, normalizer, prefetch: false);
+        return Run(net, feed);
+    }
+
+    /// <summary>Evaluates on every example of <paramref name="feed"/>'s source, in order (the trainer keeps one feed for
+    /// its validation data, whose batches are then prepared on a background thread).</summary>
+    public (double Loss, double Accuracy) Run(Network net, BatchFeed feed)
+    {
+        var data = feed.Source;
+        int n = data.Count;
+        var schedule = BatchSchedule.Fixed(n, batchSize);
+        feed.StartInOrder(schedule);
         double lossSum = 0;
         long correct = 0;
-        int n = data.Count;
-        Span<int> idx = new int[Math.Min(batchSize, n)];
-        for (int start = 0; start < n; start += batchSize)
+        for (int b = 0; b < schedule.Count; b++)
         {
-            int size = Math.Min(batchSize, n - start);
-            var slice = idx[..size];
-            for (int i = 0; i < size; i++)
-            {
-                slice[i] = start + i;
-            }
-
-            var (x, targets, labels) = batcher.Gather(slice);
+            var (x, targets, labels) = feed.Next();
             var output = net.Forward(x, _ctx);
-            lossSum += (double)loss.Compute(output, targets, batcher.Gradient(output)) * size;
+            _gradient = Tensor.Reuse(_gradient, output.Shape);
+            lossSum += (double)loss.Compute(output, targets, _gradient) * x.BatchSize;
             correct += CountCorrect(output, labels, data.Task);
         }
 

@@ -1,4 +1,5 @@
 using MLNet.Regularization.Data;
+using MLNet.Regularization.Tensors;
 using MLNet.Regularization.Uncertainty;
 
 namespace MLNet.Regularization.Training;
@@ -180,6 +181,53 @@ public static class Metrics
 
         var p = model.PredictProbabilities(data.Features);
         return Compute(p, data.Labels, model.ProbabilityWidth);
+    }
+
+    /// <summary>Every metric of a classification model on streamed labelled examples: the features are read and scored
+    /// a batch at a time, so only the probabilities (N × classes floats) and labels are held.</summary>
+    /// <param name="model">A multiclass or binary model.</param>
+    /// <param name="data">Examples labelled for the same task, with raw (unnormalized) features.</param>
+    public static ClassificationMetrics Evaluate(TrainedModel model, ExampleSource data)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        if (data is DatasetSource memory)
+        {
+            return Evaluate(model, memory.Data);
+        }
+
+        if (data.Task == TaskKind.Regression || model.Task == TaskKind.Regression)
+        {
+            throw new ArgumentException("classification metrics need a classification model and classification data.", nameof(data));
+        }
+
+        if (data.ClassCount > model.ProbabilityWidth)
+        {
+            throw new ArgumentException($"the data has {data.ClassCount} classes but the model predicts {model.ProbabilityWidth}.", nameof(data));
+        }
+
+        int k = model.ProbabilityWidth;
+        return Compute(PredictInBatches(data, k, model.PredictProbabilities), data.Labels, k);
+    }
+
+    /// <summary>A model's outputs for every example of a source, <paramref name="width"/> per example: the features are
+    /// read (on a prefetch thread) and predicted 1,024 examples at a time, so only the outputs are held.</summary>
+    /// <param name="data">The examples, with raw (unnormalized) features.</param>
+    /// <param name="width">Outputs per example.</param>
+    /// <param name="predict">Predicts one batch (the model normalizes it).</param>
+    internal static float[] PredictInBatches(ExampleSource data, int width, Func<Tensor, float[]> predict)
+    {
+        var outputs = new float[(long)data.Count * width];
+        using var feed = new BatchFeed(data, null, prefetch: true);
+        var schedule = BatchSchedule.Fixed(data.Count, 1024);
+        feed.StartInOrder(schedule);
+        for (int b = 0; b < schedule.Count; b++)
+        {
+            var (x, _, _) = feed.Next();
+            predict(x).CopyTo(outputs, (long)schedule.StartOf(b) * width);
+        }
+
+        return outputs;
     }
 
     internal static void CheckInputs(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, int classes)

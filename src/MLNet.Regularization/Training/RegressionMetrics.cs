@@ -79,4 +79,24 @@ public sealed class RegressionMetrics
 
         return Compute(model.PredictValues(data.Features), data.Targets, data.TargetSize);
     }
+
+    /// <summary>Scores a regression model on streamed examples, read and predicted a batch at a time.</summary>
+    /// <param name="model">A model trained for regression.</param>
+    /// <param name="data">Examples with the same targets and raw (unnormalized) features.</param>
+    public static RegressionMetrics Evaluate(TrainedModel model, ExampleSource data)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        if (data is DatasetSource memory)
+        {
+            return Evaluate(model, memory.Data);
+        }
+
+        if (model.Task != TaskKind.Regression || data.Task != TaskKind.Regression || data.TargetSize != model.TargetSize)
+        {
+            throw new ArgumentException($"regression metrics need a regression model and regression data with as many targets, got a {model.Task} model and {data.Task} data.", nameof(data));
+        }
+
+        return Compute(Metrics.PredictInBatches(data, data.TargetSize, model.PredictValues), data.Targets, data.TargetSize);
+    }
 }

@@ -143,9 +143,9 @@ public sealed class TrainedModel
             throw new ArgumentException($"the data is labelled for {data.Task}, the model for {Task}.", nameof(data));
         }
 
-        var x = Normalizer is null ? data : Normalizer.Apply(data);
-        CheckShape(x.Features);
-        return new Evaluator(Loss.For(Task), _threads).Run(InferenceNetwork, x);
+        CheckShape(data.Features);
+        using var source = new DatasetSource(data);
+        return new Evaluator(Loss.For(Task), _threads).Run(InferenceNetwork, source, Normalizer);
     }
 
     /// <summary>Width of a probability row: K for multiclass, 2 for binary.</summary>

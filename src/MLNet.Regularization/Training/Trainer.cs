@@ -8,14 +8,14 @@ namespace MLNet.Regularization.Training;
 /// <summary>
 /// The training loop: mini-batches → forward (training mode) → loss → backward → L2 → optimizer step →
 /// max-norm, epoch after epoch, with validation, early stopping, a learning-rate schedule, progress reports
-/// and cancellation. <see cref="Fit"/> never changes the network it is given: it trains a copy and returns it
+/// and cancellation. <see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/> never changes the network it is given: it trains a copy and returns it
 /// inside an immutable <see cref="TrainedModel"/>.
 /// </summary>
 public sealed class Trainer
 {
     private readonly TrainerOptions _options;
 
-    /// <summary>Creates a trainer; the options are validated here and again at <see cref="Fit"/>.</summary>
+    /// <summary>Creates a trainer; the options are validated here and again at every <c>Fit</c>.</summary>
     public Trainer(TrainerOptions? options = null)
     {
         _options = options ?? new TrainerOptions();
@@ -45,27 +45,64 @@ public sealed class Trainer
     /// <exception cref="TrainingDivergedException">The loss or a weight became non-finite, or the loss exploded; the
     /// exception carries the last finished epoch's model.</exception>
     public TrainedModel Fit(Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default) =>
+        InMemory(train, validation, (t, v) => Train(network, t, v, progress, cancellationToken, null, null, afterStep: null));
+
+    /// <summary>Trains a copy of <paramref name="network"/> on examples streamed from <paramref name="train"/>, one
+    /// mini-batch at a time (prepared on a background thread when <see cref="TrainerOptions.Prefetch"/> is on), so the
+    /// data never has to fit in memory as floats. Epochs draw a full random permutation from a source with random access
+    /// and shuffle a source read in order through a buffer of <see cref="TrainerOptions.ShuffleBufferSize"/> examples.
+    /// With the same examples in the same order (shuffling off, or a full permutation) the weights are the same, bit for
+    /// bit, as training on the same data in memory.</summary>
+    /// <param name="network">As for <see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/>.</param>
+    /// <param name="train">The training examples (left open: the caller disposes them).</param>
+    /// <param name="validation">Validation examples, scored after every epoch; when null,
+    /// <see cref="TrainerOptions.ValidationFraction"/> may hold out a stratified part of <paramref name="train"/>.</param>
+    /// <param name="progress">Receives each epoch's record as it completes.</param>
+    /// <param name="cancellationToken">As for the in-memory overload.</param>
+    /// <exception cref="TrainingDivergedException">The loss or a weight became non-finite, or the loss exploded.</exception>
+    /// <exception cref="InvalidDataException">A streamed file turned out malformed, or changed, while it was read.</exception>
+    public TrainedModel Fit(Network network, ExampleSource train, ExampleSource? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default) =>
         Train(network, train, validation, progress, cancellationToken, null, null, afterStep: null);
 
     /// <summary><see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/> that also
     /// calls <paramref name="afterStep"/> with the 1-based iteration count and the network being trained after every
     /// optimizer step (lottery-ticket rewinding keeps the weights of iteration k this way).</summary>
     internal TrainedModel FitObserved(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, Action<long, Network>? afterStep) =>
-        Train(network, train, validation, progress, cancellationToken, null, null, afterStep);
+        InMemory(train, validation, (t, v) => Train(network, t, v, progress, cancellationToken, null, null, afterStep));
 
     /// <summary>Continues an interrupted run from the checkpoint it wrote (see <see cref="TrainerOptions.CheckpointPath"/>).
-    /// Give the same network, data and options as the interrupted <see cref="Fit"/> (they are checked against the
-    /// checkpoint): the result has the same weights, bit for bit, as a run that was never interrupted.</summary>
+    /// Give the same network, data and options as the interrupted <see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/>
+    /// (they are checked against the checkpoint): the result has the same weights, bit for bit, as a run that was never
+    /// interrupted.</summary>
     /// <param name="checkpointPath">The checkpoint file.</param>
-    /// <param name="network">The architecture, as given to the interrupted <see cref="Fit"/>.</param>
+    /// <param name="network">The architecture, as given to the interrupted <see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/>.</param>
     /// <param name="train">The training data, as given to it.</param>
     /// <param name="validation">The validation data, as given to it.</param>
     /// <param name="progress">Receives the record of each epoch completed from here on.</param>
-    /// <param name="cancellationToken">As for <see cref="Fit"/>.</param>
+    /// <param name="cancellationToken">As for <see cref="Fit(Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken)"/>.</param>
     /// <param name="limits">Caps for reading the checkpoint (<see cref="ReaderLimits.Default"/> when null).</param>
     /// <exception cref="InvalidDataException">The file is not a checkpoint, is corrupt, or exceeds a limit.</exception>
     /// <exception cref="ArgumentException">The checkpoint was written for other options, another network or other data.</exception>
     public TrainedModel Resume(string checkpointPath, Network network, Dataset train, Dataset? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default, ReaderLimits? limits = null)
+    {
+        var checkpoint = TrainingCheckpoint.Read(checkpointPath, limits);
+        return InMemory(train, validation, (t, v) => Train(network, t, v, progress, cancellationToken, checkpoint, $"checkpoint '{checkpointPath}'", afterStep: null));
+    }
+
+    /// <summary><see cref="Resume(string, Network, Dataset, Dataset?, IProgress{EpochRecord}?, CancellationToken, ReaderLimits?)"/>
+    /// for streamed data. A run over a source read in order resumes mid-epoch by reading the epoch again from its start
+    /// and passing over the examples it had already used, so the examples must come back in the same order (the same
+    /// file, an IDataView whose cursors repeat their rows); the data's fingerprint in the checkpoint checks that they do.</summary>
+    /// <param name="checkpointPath">The checkpoint file.</param>
+    /// <param name="network">The architecture, as given to the interrupted run.</param>
+    /// <param name="train">The training examples, as given to it.</param>
+    /// <param name="validation">The validation examples, as given to it.</param>
+    /// <param name="progress">Receives the record of each epoch completed from here on.</param>
+    /// <param name="cancellationToken">As for <see cref="Fit(Network, ExampleSource, ExampleSource?, IProgress{EpochRecord}?, CancellationToken)"/>.</param>
+    /// <param name="limits">Caps for reading the checkpoint (<see cref="ReaderLimits.Default"/> when null).</param>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint, is corrupt, or exceeds a limit.</exception>
+    /// <exception cref="ArgumentException">The checkpoint was written for other options, another network or other data.</exception>
+    public TrainedModel Resume(string checkpointPath, Network network, ExampleSource train, ExampleSource? validation = null, IProgress<EpochRecord>? progress = null, CancellationToken cancellationToken = default, ReaderLimits? limits = null)
     {
         var checkpoint = TrainingCheckpoint.Read(checkpointPath, limits);
         return Train(network, train, validation, progress, cancellationToken, checkpoint, $"checkpoint '{checkpointPath}'", afterStep: null);
@@ -77,15 +114,24 @@ public sealed class Trainer
     public static IReadOnlyDictionary<string, string> ReadCheckpointMetadata(string checkpointPath, ReaderLimits? limits = null) =>
         TrainingCheckpoint.Read(checkpointPath, limits).Header.Metadata;
 
-    private TrainedModel Train(Network network, Dataset train, Dataset? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, TrainingCheckpoint? resume, string? resumeSource, Action<long, Network>? afterStep)
+    /// <summary>Runs <paramref name="train"/> on in-memory datasets seen as sources (nothing is copied).</summary>
+    private static TrainedModel InMemory(Dataset train, Dataset? validation, Func<ExampleSource, ExampleSource?, TrainedModel> run)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        using var trainSource = new DatasetSource(train);
+        using var validationSource = validation is null ? null : new DatasetSource(validation);
+        return run(trainSource, validationSource);
+    }
+
+    private TrainedModel Train(Network network, ExampleSource train, ExampleSource? validation, IProgress<EpochRecord>? progress, CancellationToken cancellationToken, TrainingCheckpoint? resume, string? resumeSource, Action<long, Network>? afterStep)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(train);
         var o = _options;
         o.Validate();
-        if (validation is not null && (validation.Task != train.Task || !validation.SampleShape.SequenceEqual(train.SampleShape)))
+        if (validation is not null && (validation.Task != train.Task || !validation.Shape.SequenceEqual(train.Shape)))
         {
-            throw new ArgumentException($"validation data ({validation.Task}, {Tensor.FormatShape(validation.SampleShape)}) does not match training data ({train.Task}, {Tensor.FormatShape(train.SampleShape)}).", nameof(validation));
+            throw new ArgumentException($"validation data ({validation.Task}, {Tensor.FormatShape(validation.Shape)}) does not match training data ({train.Task}, {Tensor.FormatShape(train.Shape)}).", nameof(validation));
         }
 
         if (o.EarlyStoppingPatience is not null && validation is null && o.ValidationFraction == 0)
@@ -93,7 +139,7 @@ public sealed class Trainer
             throw new ArgumentException("early stopping needs validation data: pass a validation set or set ValidationFraction.", nameof(validation));
         }
 
-        string dataFingerprint = o.CheckpointPath is null && resume is null ? "" : TrainingRun.DataFingerprint(train, validation);
+        var (givenTrain, givenValidation) = (train, validation);
         var root = new Rng(o.Seed);
         var initRng = root.Fork();
         var splitSeed = (int)(root.NextUInt64() & int.MaxValue);
@@ -105,36 +151,31 @@ public sealed class Trainer
             (train, validation) = DataSplit.StratifiedSplit(train, o.ValidationFraction, splitSeed);
         }
 
-        Normalizer? normalizer = null;
-        if (o.Normalization != NormalizationKind.None)
-        {
-            normalizer = Normalizer.Fit(o.Normalization, train);
-            train = normalizer.Apply(train);
-            validation = validation is null ? null : normalizer.Apply(validation);
-        }
-
+        var normalizer = o.Normalization == NormalizationKind.None ? null : Normalizer.Fit(o.Normalization, train);
         var net = network.Clone();
         if (!net.IsBuilt)
         {
             net.Build(train.SampleShape, initRng);
         }
-        else if (!net.InputShape.SequenceEqual(train.SampleShape))
+        else if (!net.InputShape.SequenceEqual(train.Shape))
         {
-            throw new ArgumentException($"the network was built for input {Tensor.FormatShape(net.InputShape)} but the data has examples of shape {Tensor.FormatShape(train.SampleShape)}.", nameof(train));
+            throw new ArgumentException($"the network was built for input {Tensor.FormatShape(net.InputShape)} but the data has examples of shape {Tensor.FormatShape(train.Shape)}.", nameof(train));
         }
 
-        CheckOutputFitsTask(net, train);
+        CheckOutputFitsTask(net, train.Task, train.ClassCount, train.TargetSize);
         var loss = o.Loss ?? Loss.For(train.Task);
         var step = new TrainingStep(net, loss, o, maskRng, train.Task, train.Count);
         var evaluator = new Evaluator(loss, o.MaxThreads);
-        var run = new TrainingRun(o, net, step, shuffleRng, train.Count, dataFingerprint);
+        var ordering = ExampleOrder.For(train, o);
+        var run = new TrainingRun(o, net, step, shuffleRng, train.Count, () => TrainingRun.DataFingerprint(givenTrain, givenValidation), ordering.Fingerprint);
         if (resume is not null)
         {
             run.Restore(resume, resumeSource!);
         }
 
+        var (task, classCount, targetSize, classNames) = (train.Task, train.ClassCount, train.TargetSize, train.ClassNames);
         TrainedModel Model(Network weights, StopReason reason) =>
-            new(weights, normalizer, new TrainingHistory(run.Records.ToList(), run.ModelEpoch, reason), train.Task, train.ClassCount, train.TargetSize, train.ClassNames, o.Seed, o.Describe());
+            new(weights, normalizer, new TrainingHistory(run.Records.ToList(), run.ModelEpoch, reason), task, classCount, targetSize, classNames, o.Seed, o.Describe());
 
         var sinceCheckpoint = Stopwatch.StartNew();
         void WriteCheckpoint()
@@ -144,7 +185,10 @@ public sealed class Trainer
         }
 
         int n = train.Count;
-        var batcher = new Batcher(train);
+        var schedule = BatchSchedule.Balanced(n, o.BatchSize);
+        int batches = schedule.Count;
+        using var feed = new BatchFeed(train, normalizer, o.Prefetch, ordering);
+        using var validationFeed = validation is null ? null : new BatchFeed(validation, normalizer, o.Prefetch);
         TrainingCheckpoint? epochStart = null;
         while (run.Epoch < o.Epochs && run.Stop == StopReason.Completed)
         {
@@ -153,12 +197,12 @@ public sealed class Trainer
             {
                 if (o.LearningRateBackoff is not null)
                 {
-                    epochStart = run.Capture(null); // where a back-off goes back to
+                    epochStart = run.Capture(null, forFile: false); // where a back-off goes back to
                 }
 
                 if (o.Shuffle)
                 {
-                    Shuffle(run.Order, shuffleRng);
+                    ordering.Shuffle(run.Order, shuffleRng);
                 }
 
                 (run.LossSum, run.Correct, run.Seen, run.Seconds) = (0, 0, 0, 0);
@@ -169,12 +213,12 @@ public sealed class Trainer
 
             // ⌈n / BatchSize⌉ batches whose sizes differ by at most one: no tiny last batch whose statistics
             // would disturb batch norm, and every example is used every epoch.
-            int batches = (n + o.BatchSize - 1) / o.BatchSize, baseSize = n / batches, larger = n % batches;
+            feed.Start(run.Order, schedule, run.Batch);
             bool retry = false;
             while (run.Batch < batches)
             {
-                int size = baseSize + (run.Batch < larger ? 1 : 0);
-                var (x, targets, labels) = batcher.Gather(run.Order.AsSpan(run.Start, size));
+                int size = schedule.SizeOf(run.Batch);
+                var (x, targets, labels) = feed.Next();
                 float batchLoss = step.Forward(x, targets, labels, out long batchCorrect);
                 string? divergence = DivergenceCheck.OfLoss(batchLoss, run, o);
                 if (divergence is null)
@@ -185,10 +229,11 @@ public sealed class Trainer
 
                 if (divergence is not null)
                 {
+                    feed.Stop(); // before the order is restored or the run ends
                     if (o.LearningRateBackoff is float factor && run.Backoffs < o.MaxBackoffs && epochStart is not null)
                     {
                         (float scale, int backoffs) = (run.LearningRateScale * factor, run.Backoffs + 1);
-                        run.Restore(epochStart, "the epoch's start");
+                        run.Restore(epochStart, "the epoch's start", fromFile: false);
                         (run.LearningRateScale, run.Backoffs) = (scale, backoffs);
                         retry = true;
                         break;
@@ -225,6 +270,7 @@ public sealed class Trainer
 
             if (run.Stop == StopReason.Cancelled)
             {
+                feed.Stop();
                 if (o.CheckpointPath is not null)
                 {
                     run.Seconds += clock.Elapsed.TotalSeconds;
@@ -236,15 +282,15 @@ public sealed class Trainer
             }
 
             double? valLoss = null, valAcc = null;
-            if (validation is not null)
+            if (validationFeed is not null)
             {
-                var ev = evaluator.Run(net, validation);
+                var ev = evaluator.Run(net, validationFeed);
                 valLoss = ev.Loss;
                 valAcc = ev.Accuracy;
             }
 
             double seen = run.Seen;
-            var record = new EpochRecord(epoch + 1, run.LossSum / seen, train.Task == TaskKind.Regression ? double.NaN : run.Correct / seen, valLoss, valAcc, lr, run.Seconds + clock.Elapsed.TotalSeconds);
+            var record = new EpochRecord(epoch + 1, run.LossSum / seen, task == TaskKind.Regression ? double.NaN : run.Correct / seen, valLoss, valAcc, lr, run.Seconds + clock.Elapsed.TotalSeconds);
             run.Records.Add(record);
             run.ModelEpoch = epoch + 1;
             run.LastComplete.CopyValuesFrom(net);
@@ -288,33 +334,24 @@ public sealed class Trainer
         return Model(net, run.Stop);
     }
 
-    internal static void CheckOutputFitsTask(Network net, Dataset data)
+    internal static void CheckOutputFitsTask(Network net, TaskKind task, int classCount, int targetSize)
     {
         var output = net.OutputShape;
-        int expected = data.Task switch
+        int expected = task switch
         {
-            TaskKind.Multiclass => data.ClassCount,
+            TaskKind.Multiclass => classCount,
             TaskKind.Binary => 1,
-            _ => data.TargetSize,
+            _ => targetSize,
         };
-        string what = data.Task switch
+        string what = task switch
         {
-            TaskKind.Multiclass => $"the data has {data.ClassCount} classes",
+            TaskKind.Multiclass => $"the data has {classCount} classes",
             TaskKind.Binary => "binary classification needs one output logit",
-            _ => $"the data has {data.TargetSize} regression targets",
+            _ => $"the data has {targetSize} regression targets",
         };
         if (output.Length != 1 || output[0] != expected)
         {
             throw new ArgumentException($"the network's output has shape {Tensor.FormatShape(output)} but {what}: end it with Dense({expected}).");
-        }
-    }
-
-    private static void Shuffle(int[] order, Rng rng)
-    {
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
         }
     }
 

@@ -23,6 +23,18 @@ public sealed class TrainerOptions
     /// <summary>Reshuffle the training data every epoch (default true).</summary>
     public bool Shuffle { get; set; } = true;
 
+    /// <summary>Examples held by the shuffle buffer through which a source read in order (a CSV file, a gzip IDX file, an
+    /// IDataView) is shuffled: each epoch emits a uniformly chosen buffered example as each new one is read. Null
+    /// (default) uses as many as fit in 64 MiB of stored features, and gives sources with random access (in memory, a
+    /// raw IDX file, the binary cache) a full random permutation per epoch, read by index. Set, the buffer is used for
+    /// every source, read in file order: much faster than random reads when the data is larger than memory and sits
+    /// on disk. A buffer that holds every example gives the same full permutation as in memory.</summary>
+    public int? ShuffleBufferSize { get; set; }
+
+    /// <summary>Prepare the next mini-batch (read, convert, normalize) on a background thread while the current one
+    /// trains (default true). Results do not depend on it.</summary>
+    public bool Prefetch { get; set; } = true;
+
     /// <summary>Fraction of the training data held out (stratified) for validation when no validation set is
     /// passed to <c>Fit</c>; 0 (default) means none.</summary>
     public double ValidationFraction { get; set; }
@@ -84,7 +96,7 @@ public sealed class TrainerOptions
 
     /// <summary>Where to write checkpoints (every <see cref="CheckpointEveryEpochs"/> epochs, every
     /// <see cref="CheckpointInterval"/>, and when training is cancelled); null (default) writes none. Each checkpoint
-    /// replaces the previous one atomically; <see cref="Trainer.Resume"/> continues from it bit for bit.</summary>
+    /// replaces the previous one atomically; <c>Trainer.Resume</c> continues from it bit for bit.</summary>
     public string? CheckpointPath { get; set; }
 
     /// <summary>Strings stored in every checkpoint, for the caller to read back with
@@ -115,6 +127,7 @@ public sealed class TrainerOptions
         Check(MaxNorm is null || (MaxNorm > 0 && float.IsFinite(MaxNorm.Value)), nameof(MaxNorm), MaxNorm, "must be positive (or null to disable)");
         Check(GradientClipNorm is null || (GradientClipNorm > 0 && float.IsFinite(GradientClipNorm.Value)), nameof(GradientClipNorm), GradientClipNorm, "must be positive (or null to disable)");
         Check(MaxThreads >= 1, nameof(MaxThreads), MaxThreads, "must be at least 1");
+        Check(ShuffleBufferSize is null or >= 1, nameof(ShuffleBufferSize), ShuffleBufferSize, "must be at least 1 (or null for the default)");
         Check(Optimizer is not null, nameof(Optimizer), null, "must be set");
         Check(DivergenceThreshold is null || (DivergenceThreshold > 1f && float.IsFinite(DivergenceThreshold.Value)), nameof(DivergenceThreshold), DivergenceThreshold, "must be a number above 1 (or null)");
         Check(LearningRateBackoff is null || (LearningRateBackoff > 0f && LearningRateBackoff < 1f), nameof(LearningRateBackoff), LearningRateBackoff, "must be in (0, 1) (or null to disable)");

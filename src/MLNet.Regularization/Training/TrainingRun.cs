@@ -20,12 +20,22 @@ namespace MLNet.Regularization.Training;
 internal sealed class TrainingRun
 {
     private readonly TrainerOptions _options;
-    private readonly string _dataFingerprint;
+    private readonly Lazy<string> _dataFingerprint;
+    private readonly string? _ordering;
 
-    public TrainingRun(TrainerOptions options, Network net, TrainingStep step, Rng shuffle, int examples, string dataFingerprint)
+    /// <param name="options">The run's settings.</param>
+    /// <param name="net">The network being trained.</param>
+    /// <param name="step">Its training step.</param>
+    /// <param name="shuffle">The shuffling stream.</param>
+    /// <param name="examples">The number of training examples.</param>
+    /// <param name="dataFingerprint">Computes the data's fingerprint (a pass over streamed data: only when a checkpoint
+    /// is first written or read).</param>
+    /// <param name="ordering">What besides the options decides the example order (a shuffle buffer's size), or null.</param>
+    public TrainingRun(TrainerOptions options, Network net, TrainingStep step, Rng shuffle, int examples, Func<string> dataFingerprint, string? ordering)
     {
         _options = options;
-        _dataFingerprint = dataFingerprint;
+        _dataFingerprint = new Lazy<string>(dataFingerprint);
+        _ordering = ordering;
         Net = net;
         Step = step;
         ShuffleRng = shuffle;
@@ -84,14 +94,15 @@ internal sealed class TrainingRun
 
     public StopReason Stop { get; set; } = StopReason.Completed;
 
-    /// <summary>Freezes the run.</summary>
-    public TrainingCheckpoint Capture(IReadOnlyDictionary<string, string>? metadata)
+    /// <summary>Freezes the run; <paramref name="forFile"/> false leaves out the data's fingerprint (an in-memory
+    /// snapshot for a learning-rate back-off, which never meets other data).</summary>
+    public TrainingCheckpoint Capture(IReadOnlyDictionary<string, string>? metadata, bool forFile = true)
     {
         var checkpoint = new TrainingCheckpoint(new CheckpointHeader
         {
-            Options = OptionsFingerprint(_options),
+            Options = OptionsFingerprint(_options, _ordering),
             Network = NetworkFingerprint(Net),
-            Data = _dataFingerprint,
+            Data = forFile ? _dataFingerprint.Value : "",
             Epoch = Epoch,
             Batch = Batch,
             Start = Start,
@@ -137,12 +148,12 @@ internal sealed class TrainingRun
     /// and data.</summary>
     /// <exception cref="ArgumentException">The checkpoint belongs to another run.</exception>
     /// <exception cref="InvalidDataException">The checkpoint is inconsistent.</exception>
-    public void Restore(TrainingCheckpoint checkpoint, string source)
+    public void Restore(TrainingCheckpoint checkpoint, string source, bool fromFile = true)
     {
         var h = checkpoint.Header;
-        Require(h.Options, OptionsFingerprint(_options), "trainer options", source);
+        Require(h.Options, OptionsFingerprint(_options, _ordering), "trainer options", source);
         Require(h.Network, NetworkFingerprint(Net), "network", source);
-        Require(h.Data, _dataFingerprint, "training and validation data", source);
+        Require(h.Data, fromFile ? _dataFingerprint.Value : "", "training and validation data", source);
         // The batch position must be one this run reaches: batch b starts where the b batches before it end.
         int n = Order.Length, batches = (n + _options.BatchSize - 1) / _options.BatchSize;
         bool inRun = h.Epoch >= 0 && h.Epoch <= _options.Epochs && h.Batch >= 0 && h.Batch <= batches; // batches: cancelled right after the last batch
@@ -210,16 +221,18 @@ internal sealed class TrainingRun
         Stop = StopReason.Completed;
     }
 
-    /// <summary>A hash of the data exactly as given to the trainer (before any split or normalization).</summary>
-    public static string DataFingerprint(Dataset train, Dataset? validation)
+    /// <summary>A hash of the data exactly as given to the trainer (before any split or normalization): its shape, every
+    /// feature as a float, the labels, the targets and the class count. Streamed data hashes the same bytes as the same
+    /// data in memory, so a checkpoint of one resumes with the other.</summary>
+    public static string DataFingerprint(ExampleSource train, ExampleSource? validation)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var data in validation is null ? [train] : new[] { train, validation })
         {
-            hash.AppendData(MemoryMarshal.AsBytes(data.Features.Shape));
-            hash.AppendData(MemoryMarshal.AsBytes(data.Features.Span));
-            hash.AppendData(MemoryMarshal.AsBytes((data.Labels ?? []).AsSpan()));
-            hash.AppendData(MemoryMarshal.AsBytes((data.Targets ?? []).AsSpan()));
+            hash.AppendData(MemoryMarshal.AsBytes<int>([data.Count, .. data.Shape]));
+            data.ForEachRow((_, row) => hash.AppendData(MemoryMarshal.AsBytes(row)));
+            hash.AppendData(MemoryMarshal.AsBytes(data.Labels));
+            hash.AppendData(MemoryMarshal.AsBytes(data.Targets));
             hash.AppendData(BitConverter.GetBytes(data.ClassCount));
         }
 
@@ -227,7 +240,10 @@ internal sealed class TrainingRun
     }
 
     /// <summary>Every setting that changes the weights (threads and checkpoint settings do not).</summary>
-    private static string OptionsFingerprint(TrainerOptions o) => string.Join("; ",
+    private static string OptionsFingerprint(TrainerOptions o, string? ordering) => string.Join("; ", OptionSettings(o).Append(ordering).OfType<string>());
+
+    private static IEnumerable<string> OptionSettings(TrainerOptions o) =>
+    [
         Setting("epochs", o.Epochs),
         Setting("batch", o.BatchSize),
         Setting("seed", o.Seed),
@@ -243,7 +259,8 @@ internal sealed class TrainingRun
         $"loss={o.Loss?.GetType().Name ?? "default"}",
         Setting("divergence", o.DivergenceThreshold),
         Setting("backoff", o.LearningRateBackoff),
-        Setting("max-backoffs", o.MaxBackoffs));
+        Setting("max-backoffs", o.MaxBackoffs),
+    ];
 
     private static string Setting(string name, object? value) =>
         $"{name}={(value is IFormattable f ? f.ToString(value is float or double ? "R" : null, CultureInfo.InvariantCulture) : value?.ToString() ?? "null")}";

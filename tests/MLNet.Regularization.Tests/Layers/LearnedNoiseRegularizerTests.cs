@@ -182,10 +182,12 @@ public class LearnedNoiseRegularizerTests
             var options = new TrainerOptions { BatchSize = 10, Optimizer = new Sgd { LearningRate = 0f } };
             var step = new TrainingStep(net, new SoftmaxCrossEntropy(), options, new Rng(8), TaskKind.Multiclass, data.Count);
             var vd = (VariationalDense)net.Layers[0];
-            var batcher = new Batcher(data);
+            using var source = new DatasetSource(data);
+            using var feed = new BatchFeed(source, null, prefetch: false);
+            feed.StartInOrder(BatchSchedule.Fixed(data.Count, 10)); // examples s·10 .. s·10 + 9 at step s
             for (int s = 0; s < 3; s++)
             {
-                var (x, targets, labels) = batcher.Gather(Enumerable.Range(s * 10, 10).ToArray());
+                var (x, targets, labels) = feed.Next();
                 step.Forward(x, targets, labels, out _);
                 net.Backward(step.OutputGradient, step.Context);
                 float dataGradient = vd.LogAlpha.Gradient.Data[0];
