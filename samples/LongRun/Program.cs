@@ -24,6 +24,11 @@
 //   --results FILE            JSON lines, one per run (default long-run-results.jsonl)
 //   --report FILE             the HTML report (default long-run-report.html)
 //   --summarize               only print the table of the results file (no training)
+//
+// The learning-curve figures beside docs/RESULTS.md come from the results file (Debian python3-matplotlib):
+//   /usr/bin/python3 samples/LongRun/plot_curves.py docs/results/mlp.jsonl docs/results/mlp-curves.png
+// DropConnect with a mask per example ('dropconnect-example') draws a fresh mask over every weight for every image:
+// about 10 images/s on the 2-core machine at load 7–12, some 90 minutes per full-data epoch, so the full-data table leaves it out.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -269,7 +274,7 @@ internal sealed class RunLog
     /// the seeds (a single seed shows its value alone).</summary>
     public string MarkdownTable(string family, IReadOnlyList<Configuration> order)
     {
-        var table = new StringBuilder("| configuration | seeds | test accuracy | test log-loss | ECE | train–test gap | best epoch / run | wall time | samples/s | load |\n")
+        var table = new StringBuilder("| configuration (`--only`) | seeds | test accuracy | test log-loss | ECE | train–test gap | best epoch / run | wall time | samples/s | load |\n")
             .Append("|---|---|---|---|---|---|---|---|---|---|\n");
         var groups = _runs.Where(r => r.Family == family)
             .GroupBy(r => (r.Key, r.Settings))
@@ -284,7 +289,7 @@ internal sealed class RunLog
                 return rows.Count == 1 ? s.Mean.ToString(format, CultureInfo.InvariantCulture) : s.Format(format);
             }
 
-            table.Append(CultureInfo.InvariantCulture, $"| {rows[0].Name} | {string.Join(",", rows.Select(r => r.Seed))} | {Cell(r => r.TestAccuracy, "F2", 100)} % | {Cell(r => r.TestLogLoss, "F4")} | ")
+            table.Append(CultureInfo.InvariantCulture, $"| {rows[0].Name} (`{rows[0].Key}`) | {string.Join(",", rows.Select(r => r.Seed))} | {Cell(r => r.TestAccuracy, "F2", 100)} % | {Cell(r => r.TestLogLoss, "F4")} | ")
                 .Append(CultureInfo.InvariantCulture, $"{Cell(r => r.TestEce, "F4")} | {Cell(r => r.Gap, "F2", 100)} pt | {string.Join(", ", rows.Select(r => $"{r.BestEpoch}/{r.EpochsRun}"))} | ")
                 .Append(CultureInfo.InvariantCulture, $"{Cell(r => r.Seconds, "F1", 1 / 60.0)} min | {Cell(r => r.SamplesPerSecond, "F0")} | {rows.Min(r => Math.Min(r.LoadBefore, r.LoadAfter)):F0}–{rows.Max(r => Math.Max(r.LoadBefore, r.LoadAfter)):F0} |\n");
         }

@@ -35,8 +35,8 @@ public class LongRunSampleTests
 
             // The summary row of a configuration is the mean ± sample standard deviation of its two seeds.
             var none = runs.Where(r => r.GetProperty("Key").GetString() == "none").Select(r => r.GetProperty("TestAccuracy").GetDouble() * 100).ToArray();
-            string row = first.Stdout.Split('\n').Single(l => l.StartsWith("| none |", StringComparison.Ordinal));
-            Assert.StartsWith($"| none | 1,2 | {MetricSummary.Of(none).Format("F2")} % |", row);
+            string row = first.Stdout.Split('\n').Single(l => l.StartsWith("| none (`none`) |", StringComparison.Ordinal));
+            Assert.StartsWith($"| none (`none`) | 1,2 | {MetricSummary.Of(none).Format("F2")} % |", row);
             Assert.Contains("data-config=\"BN + dropout 0.5 + Cutout 10px\"", File.ReadAllText(report));
 
             // The same command again trains nothing.
