@@ -131,7 +131,8 @@ internal static class Families
     private const int Hidden = 1024;
 
     /// <summary>MLP 784-1024-1024-10 (ReLU) with each fully connected regularizer; rates 0.2 on the input and 0.5 on the
-    /// hidden units, Srivastava et al.'s choice for MNIST.</summary>
+    /// hidden units, Srivastava et al.'s choice for MNIST, and a milder 0.2 on the hidden units alone, which needs
+    /// fewer epochs to converge.</summary>
     public static IReadOnlyList<Configuration> Mlp()
     {
         static Network Dropout(Func<float, Layer> drop) => Network.Sequential(
@@ -148,6 +149,8 @@ internal static class Families
         [
             new("none", "none", () => Network.Sequential(new Dense(Hidden), new ReLU(), new Dense(Hidden), new ReLU(), new Dense(10))),
             new("dropout", "dropout 0.2/0.5", () => Dropout(p => new Dropout(p))),
+            new("dropout-0.2", "dropout 0.2 (hidden only)", () => Network.Sequential(
+                new Dense(Hidden), new ReLU(), new Dropout(0.2f), new Dense(Hidden), new ReLU(), new Dropout(0.2f), new Dense(10))),
             new("dropout-maxnorm", "dropout 0.2/0.5 + max-norm 3", () => Dropout(p => new Dropout(p)), MaxNorm: 3f),
             new("gaussian", "Gaussian dropout 0.2/0.5", () => Dropout(p => new GaussianDropout(p))),
             new("dropconnect", "DropConnect 0.5, mask per mini-batch", () => DropConnect(DropConnectMaskMode.PerMiniBatch)),

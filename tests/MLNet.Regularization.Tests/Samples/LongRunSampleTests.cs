@@ -74,7 +74,7 @@ public class LongRunSampleTests
     {
         var unknown = Run(["--family", "mlp", "--only", "none,dropblock", "--limit", "10"]);
         Assert.NotEqual(0, unknown.Exit);
-        Assert.Contains("--only: no mlp configuration is called dropblock; the keys are none, dropout, dropout-maxnorm,", unknown.Stderr);
+        Assert.Contains("--only: no mlp configuration is called dropblock; the keys are none, dropout, dropout-0.2, dropout-maxnorm,", unknown.Stderr);
         var family = Run(["--epochs", "3"]);
         Assert.NotEqual(0, family.Exit);
         Assert.Contains("--family mlp or --family cnn is required", family.Stderr);
