@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using MLNet.Regularization.Experiments;
 using Xunit;
@@ -10,8 +9,6 @@ namespace MLNet.Regularization.Tests.Samples;
 /// make rows of their own, and the summary is the mean ± standard deviation of what the file holds.</summary>
 public class LongRunSampleTests
 {
-    private static readonly string Repository = FindRepository();
-
     [Fact]
     public void Runs_land_in_the_results_file_a_rerun_skips_them_and_the_summary_averages_the_seeds()
     {
@@ -85,41 +82,5 @@ public class LongRunSampleTests
     private static List<JsonElement> Read(string path) =>
         File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
-    private static (int Exit, string Stdout, string Stderr) Run(string[] arguments)
-    {
-        string configuration = typeof(LongRunSampleTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)
-            .OfType<System.Reflection.AssemblyConfigurationAttribute>().Single().Configuration;
-        string dll = Path.Combine(Repository, "samples", "LongRun", "bin", configuration, "net10.0", "LongRun.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository };
-        start.ArgumentList.Add(dll);
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the long-run sample did not finish within 5 minutes.");
-        }
-
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static string FindRepository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MLNet.Regularization.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"no MLNet.Regularization.sln above {AppContext.BaseDirectory}.");
-    }
+    private static (int Exit, string Stdout, string Stderr) Run(string[] arguments) => SampleProcess.Run("LongRun", SampleProcess.Repository, arguments);
 }
