@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit;
@@ -70,35 +69,5 @@ public sealed class BayesianDropoutSampleTests(ITestOutputHelper output) : IDisp
         Assert.Contains("option --epochs needs a non-negative integer, got 'many'", stderr);
     }
 
-    private (int Exit, string Stdout, string Stderr) RunSample(IEnumerable<string> arguments)
-    {
-        string configuration = typeof(BayesianDropoutSampleTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)
-            .OfType<System.Reflection.AssemblyConfigurationAttribute>().Single().Configuration;
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "MLNet.Regularization.sln")))
-        {
-            root = root.Parent;
-        }
-
-        Assert.NotNull(root);
-        string dll = Path.Combine(root!.FullName, "samples", "BayesianDropout", "bin", configuration, "net10.0", "BayesianDropout.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _folder };
-        start.ArgumentList.Add(dll);
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the sample did not finish within 5 minutes.");
-        }
-
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private (int Exit, string Stdout, string Stderr) RunSample(IEnumerable<string> arguments) => Samples.SampleProcess.Run("BayesianDropout", _folder, arguments);
 }
