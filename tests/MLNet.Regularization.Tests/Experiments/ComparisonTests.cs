@@ -3,6 +3,7 @@ using MLNet.Regularization.Data;
 using MLNet.Regularization.Experiments;
 using MLNet.Regularization.Layers;
 using MLNet.Regularization.Training;
+using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
 namespace MLNet.Regularization.Tests.Experiments;
@@ -103,25 +104,45 @@ public class ComparisonTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.NotNull(result.BestModel);
     }
 
+    /// <summary>The budget measured on a fake clock that the test moves by 0.2 s per epoch, so the outcome does not
+    /// depend on how busy the machine is: the deadline of 4.5 s must interrupt the search within one epoch of it.</summary>
     [Fact]
-    public void The_time_budget_stops_the_search_near_its_deadline()
+    public void The_time_budget_stops_the_search_within_one_epoch_of_its_deadline()
     {
-        // Wall-clock test: on a quiet machine the search stops within a few percent of its budget, but on a shared
-        // two-core machine at load 20+ the deadline thread and the training thread wait for a core (2.32 s for a 2 s
-        // budget was seen once). The bound allows that scheduling delay and still fails a watcher that fires late by
-        // more than a second, never fires, or fires early.
+        var budget = TimeSpan.FromSeconds(4.5);
+        var epoch = TimeSpan.FromSeconds(0.2);
+        var time = new FakeTimeProvider();
+        var progress = new SyncProgress(p =>
+        {
+            if (p.Kind == ComparisonProgressKind.Epoch)
+            {
+                time.Advance(epoch);
+            }
+        });
+        var result = new Comparison(new ComparisonOptions { TimeBudget = budget, TimeProvider = time })
+            .RunRandomSearch(new ModelSpec { Hidden = [16], Training = new TrainingSpec { Epochs = 5, BatchSize = 32 } }, new SearchSpace(), Data, progress);
+        output.WriteLine($"elapsed {result.Elapsed.TotalSeconds:F3} s on the fake clock; trials: {string.Join("; ", result.Trials.Select(t => $"{t.Name} {t.Status}, {t.Runs.Sum(r => r.History.Epochs.Count)} epochs"))}");
+        Assert.True(result.BudgetExhausted);
+        Assert.InRange(result.Elapsed, budget, budget + epoch);
+        Assert.True(result.Trials.Take(result.Trials.Count - 1).All(t => t.Status == TrialStatus.Completed));
+        Assert.Contains(result.Trials[^1].Status, new[] { TrialStatus.Completed, TrialStatus.OutOfBudget });
+        Assert.All(result.Leaderboard, t => Assert.Equal(TrialStatus.Completed, t.Status));
+    }
+
+    /// <summary>On the system clock the deadline is watched by a thread of its own; how punctually it wakes depends on
+    /// the machine's load (the benchmarks measure that), so this only checks that it fires and never early.</summary>
+    [Fact]
+    public void The_system_clock_budget_stops_the_search_and_not_before_its_deadline()
+    {
         var budget = TimeSpan.FromSeconds(2);
         var clock = Stopwatch.StartNew();
         var result = new Comparison(new ComparisonOptions { TimeBudget = budget })
             .RunRandomSearch(new ModelSpec { Hidden = [64], Training = new TrainingSpec { Epochs = 30, BatchSize = 16 } }, new SearchSpace(), Data);
         double seconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"elapsed {seconds:F3} s, result {result.Elapsed.TotalSeconds:F3} s, trials: {string.Join("; ", result.Trials.Select(t => $"{t.Name} {t.Status} {t.Seconds:F3} s, {t.Runs.Sum(r => r.History.Epochs.Count)} epochs"))}");
+        output.WriteLine($"elapsed {seconds:F3} s, result {result.Elapsed.TotalSeconds:F3} s");
         Assert.True(result.BudgetExhausted);
-        Assert.True(seconds <= budget.TotalSeconds * 1.5, $"the comparison took {seconds:F2} s for a budget of {budget.TotalSeconds} s");
-        Assert.True(seconds >= budget.TotalSeconds * 0.9, $"the comparison stopped after {seconds:F2} s, well before its budget");
+        Assert.True(result.Elapsed >= budget, $"the comparison stopped after {result.Elapsed.TotalSeconds:F2} s, before its budget");
         Assert.True(result.Trials.Take(result.Trials.Count - 1).All(t => t.Status == TrialStatus.Completed));
-        Assert.Contains(result.Trials[^1].Status, new[] { TrialStatus.Completed, TrialStatus.OutOfBudget });
-        Assert.All(result.Leaderboard, t => Assert.Equal(TrialStatus.Completed, t.Status));
     }
 
     [Fact]
