@@ -19,7 +19,10 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 {
     private const int ChunkValues = 1 << 18;
     private const int SlotScaledWeight = 1001, SlotPartialWeight = 1002, SlotPartialBias = 1003;
-    private const int SlotChunkColumns = 2000, SlotChunkOutput = 3000, SlotChunkInputGrad = 4000;
+    private const int SlotChunkColumns = 2000, SlotChunkOutput = 3000, SlotChunkInputGrad = 4000, SlotChunkWeightT = 5000, SlotGroupOutput = 6000;
+
+    /// <summary>Most values of a forward GEMM's output over a group of images: 256 KB, so it is copied out of L2.</summary>
+    private const int GroupOutputValues = 1 << 16;
 
     public ConvGeometry Geometry { get; } = geometry;
 
@@ -52,6 +55,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
             ChunkScratch(owner, ctx, part, chunkImages * p * k);
+            GroupOutput(owner, ctx, part);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
@@ -63,14 +67,36 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             for (int part = from; part < to; part++)
             {
                 float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
+                float[] output = plan.Engine.GroupOutput(plan.Owner, plan.Context, part);
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), w, bias, relu, i0, i1, plan.GemmThreads);
+                    plan.Engine.ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), output, w, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
     }
+
+    /// <summary>
+    /// The most images whose outputs one forward GEMM computes together: one when an image's P columns fill the
+    /// GEMM's micro-tiles but for at most 1/32 of them (then the copy to NCHW would cost more than the tiles waste),
+    /// else as many of a chunk as fit <see cref="GroupOutputValues"/>. Grouping never changes a value, only which
+    /// product computes it, so it may depend on the kernel path.
+    /// </summary>
+    public int GroupImages
+    {
+        get
+        {
+            int p = Geometry.OutPositions, nr = Gemm.ColumnTile;
+            int wasted = (p + nr - 1) / nr * nr - p;
+            return wasted * 32 <= p ? 1 : Math.Clamp(GroupOutputValues / (Filters * p), 1, ChunkImages);
+        }
+    }
+
+    /// <summary>A part's group output Y[F, g·P] (none when a group is one image, whose GEMM writes its NCHW output
+    /// directly).</summary>
+    private float[] GroupOutput(Layer owner, ForwardContext ctx, int part) =>
+        GroupImages == 1 ? [] : ctx.Buffer(owner, SlotGroupOutput + part, [Filters * GroupImages * Geometry.OutPositions]).Data;
 
     /// <summary>What every part of a parallel forward or backward pass shares.</summary>
     private readonly record struct Plan(ConvolutionEngine Engine, Layer Owner, ForwardContext Context, int Batch, int Chunks, int Parts, int GemmThreads)
@@ -93,7 +119,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private static void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
+    private void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] output, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
         for (int i = i0; i < i1; i++)
@@ -101,12 +127,30 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             Im2Col.Unroll(g, xs, i, cols, q, (i - i0) * p);
         }
 
-        // One GEMM per image over its P columns of the chunk: Y_i[F, P] is the image's NCHW output, written in
-        // place with the bias per output plane and a fused ReLU in the epilogue.
+        // Bias per output plane and a fused ReLU in the GEMM's epilogue. One GEMM per group of images over their
+        // columns of the chunk (an image's P columns rarely fill whole micro-tiles, a group's mostly do, and the
+        // weights are packed once per group), then each image's planes copied to NCHW; a group of one image
+        // writes its NCHW output in place. Every element is computed exactly as by a GEMM per image.
         var activation = relu ? GemmActivation.ReLU : GemmActivation.None;
-        for (int i = i0; i < i1; i++)
+        for (int first = i0; first < i1; first += GroupImages)
         {
-            Gemm.MultiplyAddRowBias(false, false, f, p, k, w, k, cols[((i - i0) * p)..], q, bias, activation, ys.AsSpan(i * f * p, f * p), p, threads);
+            int images = Math.Min(GroupImages, i1 - first), offset = (first - i0) * p;
+            if (images == 1)
+            {
+                Gemm.MultiplyAddRowBias(false, false, f, p, k, w, k, cols[offset..], q, bias, activation, ys.AsSpan(first * f * p, f * p), p, threads);
+                continue;
+            }
+
+            int width = images * p;
+            Span<float> y = output.AsSpan(0, f * width);
+            Gemm.MultiplyAddRowBias(false, false, f, width, k, w, k, cols[offset..], q, bias, activation, y, width, threads);
+            for (int i = 0; i < images; i++)
+            {
+                for (int o = 0; o < f; o++)
+                {
+                    y.Slice(o * width + i * p, p).CopyTo(ys.AsSpan(((first + i) * f + o) * p, p));
+                }
+            }
         }
     }
 
@@ -126,6 +170,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             ctx.Buffer(owner, SlotChunkOutput + part, [f, chunkImages * p]);
             ChunkScratch(owner, ctx, part, chunkImages * p * k);
             ChunkInputGradient(owner, ctx, part, dx is null ? 0 : chunkImages * p * k);
+            ChunkWeightTranspose(owner, ctx, part, k, f);
         }
 
         var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
@@ -139,10 +184,11 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 float[] grad = plan.Context.Buffer(plan.Owner, SlotChunkOutput + part, [f, plan.ChunkImages * p]).Data;
                 float[] cols = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
                 float[] inputGrad = ChunkInputGradient(plan.Owner, plan.Context, part, dxs is null ? 0 : plan.ChunkImages * p * k);
+                float[] weightT = ChunkWeightTranspose(plan.Owner, plan.Context, part, k, f);
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    BackwardChunk(g, f, dys, xs, cols, weight, grad, inputGrad, partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, plan.GemmThreads);
+                    BackwardChunk(g, f, dys, xs, cols, weight, grad, inputGrad, weightT, partialW.AsSpan(chunk * f * k, f * k), partialB.AsSpan(chunk * f, f), dxs, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -164,7 +210,11 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         }
     }
 
-    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] xs, float[] cols, float[] weight, float[] dyc, float[] dcols, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
+    /// <summary>A part's scratch for dWᵀ [K, F] when K &lt; F (empty otherwise).</summary>
+    private static float[] ChunkWeightTranspose(Layer owner, ForwardContext ctx, int part, int k, int f) =>
+        k < f ? ctx.Buffer(owner, SlotChunkWeightT + part, [k * f]).Data : [];
+
+    private static void BackwardChunk(in ConvGeometry g, int f, float[] dys, float[] xs, float[] cols, float[] weight, float[] dyc, float[] dcols, float[] weightT, Span<float> partialW, Span<float> partialB, float[]? dxs, int i0, int i1, int threads)
     {
         int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
 
@@ -183,7 +233,25 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             Im2Col.Unroll(g, xs, i, chunkCols, q, (i - i0) * p);
         }
 
-        Gemm.Multiply(false, true, f, k, q, 1f, dyc, q, chunkCols, q, 0f, partialW, k, threads);
+        if (k < f)
+        {
+            // Few values per patch (a first layer on one or three channels): dWᵀ[K, F] = cols · dYᵀ fills the
+            // micro-tiles' columns with the F filters instead of the K patch values (a 16-column tile would carry
+            // 9 of them), then is transposed. Each element is the same sum of the same products in the same order.
+            Gemm.Multiply(false, true, k, f, q, 1f, chunkCols, q, dyc, q, 0f, weightT, f, threads);
+            for (int o = 0; o < f; o++)
+            {
+                for (int j = 0; j < k; j++)
+                {
+                    partialW[o * k + j] = weightT[j * f + o];
+                }
+            }
+        }
+        else
+        {
+            Gemm.Multiply(false, true, f, k, q, 1f, dyc, q, chunkCols, q, 0f, partialW, k, threads);
+        }
+
         for (int o = 0; o < f; o++)
         {
             partialB[o] = TensorPrimitives.Sum(dyc.AsSpan(o * q, q));

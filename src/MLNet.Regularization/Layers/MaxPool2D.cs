@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MLNet.Regularization.Onnx;
 using MLNet.Regularization.Tensors;
@@ -268,6 +269,13 @@ public sealed class MaxPool2D : Layer
     /// whose windows never reach into another image.</summary>
     internal static void RouteToArgmax(float[] dy, int[] argmax, float[] dx, ConvGeometry g, int batch, int threads, float[]? reluOutput = null)
     {
+        if (TilesExactly2x2(g))
+        {
+            StaticParallel.For(batch * g.Channels, threads, (dy, argmax, dx, reluOutput, g), static (s, from, to) =>
+                Route2x2(s.dy, s.argmax, s.dx, s.reluOutput, s.g, from, to));
+            return;
+        }
+
         int perImageIn = g.ImageSize, perImageOut = g.Channels * g.OutPositions;
         StaticParallel.For(batch, threads, (dy, argmax, dx, reluOutput, perImageIn, perImageOut), static (s, from, to) =>
             Route(s.dy, s.argmax, s.dx, s.reluOutput, from * s.perImageIn, (to - from) * s.perImageIn, from * s.perImageOut, to * s.perImageOut));
@@ -299,6 +307,57 @@ public sealed class MaxPool2D : Layer
                     bool positive = reluOutput[idx] > 0f;
                     int mask = -Unsafe.As<bool, byte>(ref positive);
                     dx[idx] += BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(dy[o]) & mask);
+                }
+            }
+        }
+    }
+
+    /// <summary>2×2 windows with stride 2 and no padding that cover the image exactly (even height and width): every
+    /// input lies in exactly one window.</summary>
+    private static bool TilesExactly2x2(in ConvGeometry g) =>
+        g is { KernelHeight: 2, KernelWidth: 2, StrideHeight: 2, StrideWidth: 2, DilationHeight: 1, DilationWidth: 1, PadTop: 0, PadLeft: 0 }
+        && 2 * g.OutHeight == g.Height && 2 * g.OutWidth == g.Width;
+
+    /// <summary>
+    /// <see cref="RouteToArgmax"/> for windows that tile the image (<see cref="TilesExactly2x2"/>), planes [from, to):
+    /// each input is written once, in order — its window's gradient if it won, +0 otherwise — instead of clearing dx
+    /// and scattering into it. The winner gets <c>+0 + gradient</c>, as the scatter adds it to the cleared +0, so a −0
+    /// gradient becomes +0 here too: the same bits.
+    /// </summary>
+    private static void Route2x2(float[] dy, int[] argmax, float[] dx, float[]? reluOutput, in ConvGeometry g, int from, int to)
+    {
+        int width = g.Width, outH = g.OutHeight, outW = g.OutWidth, hw = g.Height * width;
+
+        // Lane i of a window's four values is its offset from the window's top-left input; the winner's lane gets
+        // the gradient, the others +0 (compares and masks: the winner's place is random, branches would mispredict).
+        var offsets = Vector128.Create(0, 1, width, width + 1);
+        ref float dx0 = ref MemoryMarshal.GetArrayDataReference(dx);
+        for (int plane = from; plane < to; plane++)
+        {
+            for (int oh = 0; oh < outH; oh++)
+            {
+                int top = plane * hw + 2 * oh * width, o = (plane * outH + oh) * outW;
+                var winners = argmax.AsSpan(o, outW);
+                var gradients = dy.AsSpan(o, outW);
+                ref float up = ref Unsafe.Add(ref dx0, top);
+                ref float down = ref Unsafe.Add(ref dx0, top + width);
+                for (int ow = 0; ow < winners.Length; ow++)
+                {
+                    int winner = winners[ow];
+                    float gradient = gradients[ow];
+                    if (reluOutput is not null)
+                    {
+                        // The ReLU before let a gradient through only where its output is positive.
+                        bool positive = reluOutput[winner] > 0f;
+                        int mask = -Unsafe.As<bool, byte>(ref positive);
+                        gradient = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(gradient) & mask);
+                    }
+
+                    gradient += 0f;
+                    var won = Vector128.Equals(Vector128.Create(winner - top - 2 * ow), offsets);
+                    var values = Vector128.Create(gradient).AsInt32() & won;
+                    Unsafe.WriteUnaligned(ref Unsafe.As<float, byte>(ref Unsafe.Add(ref up, 2 * ow)), values.AsInt64().ToScalar());
+                    Unsafe.WriteUnaligned(ref Unsafe.As<float, byte>(ref Unsafe.Add(ref down, 2 * ow)), values.AsInt64().GetElement(1));
                 }
             }
         }

@@ -271,6 +271,16 @@ internal static partial class Gemm
     /// </summary>
     internal static bool Has128 => Vector128.IsHardwareAccelerated && (Fma.IsSupported || AdvSimd.Arm64.IsSupported);
 
+    /// <summary>Columns of C per micro-tile of the main kernel of the path this thread runs now (a caller that can
+    /// choose its product's width uses it to fill whole tiles).</summary>
+    internal static int ColumnTile => ActivePath switch
+    {
+        GemmPath.Vector512 => Kernel512.NR,
+        GemmPath.Vector256 => Kernel256.NR,
+        GemmPath.Vector128 => Kernel128.NR,
+        _ => KernelScalar.NR,
+    };
+
     /// <summary>The MR×NR micro-tile of a job's kernel (the partition unit for threads).</summary>
     private static (int Mr, int Nr) TileShape(in Job job) => job.Path switch
     {

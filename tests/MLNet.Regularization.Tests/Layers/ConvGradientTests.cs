@@ -141,6 +141,34 @@ public class ConvGradientTests
     }
 
     [Fact]
+    public void Conv2D_with_fewer_patch_values_than_filters_gradients_match_finite_differences()
+    {
+        // 1·2·2 = 4 values per patch for 9 filters: the weight gradient is computed as its transpose (patch values
+        // as the product's rows), as for a first layer on grey images.
+        var conv = Built(new Conv2D(9, 2, padding: "same"), 1, 6, 7);
+        new Rng(3).FillGaussian(conv.Bias!.Value.Span);
+        GradientCheck.Check(conv, GradientCheck.Random(17, 1f, 3, 1, 6, 7), maxChecks: 80);
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelPathTests.Paths), MemberType = typeof(KernelPathTests))]
+    public void Conv2D_gives_each_image_of_a_batch_the_bits_it_gets_alone(string path) => KernelPathTests.OnPath(path, () =>
+    {
+        // 14x14 outputs (196 columns, which fill no kernel's micro-tiles): a batch computes its images' outputs
+        // in groups, one GEMM per group; one image alone is one GEMM writing in place. Same bits either way.
+        var grouped = Built(new Conv2D(12, 3, padding: "same"), 1, 14, 14);
+        var x = GradientCheck.Random(18, 1f, 5, 1, 14, 14);
+        var y = grouped.Forward(x, new ForwardContext(ForwardMode.Inference, null, 1)).Data.ToArray();
+        int perImage = 12 * 14 * 14;
+        for (int i = 0; i < 5; i++)
+        {
+            var one = new Tensor(x.Data.AsSpan(i * 196, 196).ToArray(), 1, 1, 14, 14);
+            var alone = grouped.Forward(one, new ForwardContext(ForwardMode.Inference, null, 1)).Data;
+            Assert.Equal(y.AsSpan(i * perImage, perImage).ToArray().Select(BitConverter.SingleToInt32Bits), alone.Select(BitConverter.SingleToInt32Bits));
+        }
+    });
+
+    [Fact]
     public void Conv2D_gradients_span_several_image_chunks()
     {
         // 8·3·3 = 72 values per patch at 32x32 positions: 3 images per chunk, so 5 images make two chunks.
@@ -243,6 +271,8 @@ public class ConvGradientTests
     [Theory]
     [InlineData(10, 21)] // wide rows: the vectorized 2x2 path, an odd last column left out
     [InlineData(7, 6)] // narrow rows: the scalar 2x2 path only
+    [InlineData(8, 20)] // windows that tile the image: backward writes dx in place instead of scattering
+    [InlineData(6, 4)]
     public void MaxPool2D_2x2_matches_a_plain_scan_with_many_ties(int height, int width)
     {
         const int Batch = 2, Channels = 3;
@@ -252,6 +282,7 @@ public class ConvGradientTests
         var ctx = new ForwardContext(ForwardMode.Train, new Rng(1), threads: 2);
         var y = layer.Forward(x, ctx);
         var dy = GradientCheck.Random(5, 1f, y.Shape.ToArray());
+        dy.Data[0] = -0f; // a −0 gradient reaches its input as +0 (added to the cleared +0)
         var dx = layer.Backward(dy, ctx);
 
         // Reference: scan each window row by row, a later value winning only when strictly greater.
@@ -283,7 +314,7 @@ public class ConvGradientTests
             }
         }
 
-        Assert.Equal(expectedDx, dx.Data);
+        Assert.Equal(expectedDx.Select(BitConverter.SingleToInt32Bits), dx.Data.Select(BitConverter.SingleToInt32Bits));
     }
 
     [Theory]
