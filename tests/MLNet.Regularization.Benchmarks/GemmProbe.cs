@@ -6,7 +6,7 @@ namespace MLNet.Regularization.Benchmarks;
 
 /// <summary>
 /// <c>-- gemmprobe [threads]</c>: the quick runner's GEMM shapes timed by the process's CPU time instead of the wall
-/// clock, GFLOP/s per CPU-second and as a share of one core's assumed peak. On a shared machine the wall clock
+/// clock, GFLOP/s per CPU-second and as a share of one core's measured peak (<see cref="FmaPeak"/>). On a shared machine the wall clock
 /// measures the other users as much as the kernel; CPU time on one thread measures the kernel (caches shared with the
 /// neighbours still blur it a little). Takes <c>--path</c> like the quick runner, or <c>DOTNET_EnableAVX512=0</c>.
 /// </summary>
@@ -30,8 +30,9 @@ internal static class GemmProbe
             Gemm.ProcessPath = Enum.Parse<GemmPath>(args[pathOption + 1]);
         }
 
-        double peak = MachineInfo.PeakPerCore(Gemm.ActivePath).FlopsPerCore / 1e9;
-        Console.WriteLine($"GEMM path {Gemm.ActivePath}, {threads} thread(s), {Gemm.DescribeBlocking(Gemm.ActivePath)}");
+        double peak = FmaPeak.PerCore(Gemm.ActivePath) / 1e9;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"GEMM path {Gemm.ActivePath}, {threads} thread(s), {Gemm.DescribeBlocking(Gemm.ActivePath)}; measured peak {peak:F1} GFLOP/s per core"));
         using var process = Process.GetCurrentProcess();
         foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Concat(ConvShapes))
         {
@@ -67,7 +68,7 @@ internal static class GemmProbe
 
             double gflops = 2.0 * m * n * k / best / 1e9;
             double wallGflops = 2.0 * m * n * k / bestWall / 1e9;
-            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0,-26} {1,8:F1} GFLOP/s per CPU-second  {2,5:P0} of one core's peak  {3,8:F1} GFLOP/s wall", name, gflops, gflops / peak, wallGflops));
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0,-26} {1,8:F1} GFLOP/s per CPU-second  {2,5:P0} of one core's measured peak  {3,8:F1} GFLOP/s wall", name, gflops, gflops / peak, wallGflops));
         }
 
         return 0;
