@@ -43,6 +43,9 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         int chunkImages = ChunkImages, chunks = (n + chunkImages - 1) / chunkImages, parts = Math.Min(ctx.Threads, chunks);
         int gemmThreads = parts == 1 ? ctx.Threads : 1;
 
+        // Decided here, on the calling thread, whose GEMM path (a test may force one) the parts' GEMMs take too.
+        int groupImages = GroupImages;
+
         // alpha·W formed element by element (as the expected weights that inference folding and export use).
         float[] w = weight;
         if (alpha != 1f)
@@ -55,10 +58,10 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
         {
             // Created here, only looked up by the parts (the context's buffer table is not thread-safe to grow).
             ChunkScratch(owner, ctx, part, chunkImages * p * k);
-            GroupOutput(owner, ctx, part);
+            GroupOutput(owner, ctx, part, groupImages);
         }
 
-        var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads);
+        var plan = new Plan(this, owner, ctx, n, chunks, parts, gemmThreads, groupImages);
         StaticParallel.For(parts, ctx.Threads, (plan, x.Data, y.Data, w, bias, relu), static (s, from, to) =>
         {
             var (plan, xs, ys, w, bias, relu) = s;
@@ -67,11 +70,11 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
             for (int part = from; part < to; part++)
             {
                 float[] scratch = ChunkScratch(plan.Owner, plan.Context, part, plan.ChunkImages * p * k);
-                float[] output = plan.Engine.GroupOutput(plan.Owner, plan.Context, part);
+                float[] output = plan.Engine.GroupOutput(plan.Owner, plan.Context, part, plan.GroupImages);
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    plan.Engine.ForwardChunk(g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), output, w, bias, relu, i0, i1, plan.GemmThreads);
+                    plan.Engine.ForwardChunk(plan.GroupImages, g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), output, w, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -95,11 +98,11 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
 
     /// <summary>A part's group output Y[F, g·P] (none when a group is one image, whose GEMM writes its NCHW output
     /// directly).</summary>
-    private float[] GroupOutput(Layer owner, ForwardContext ctx, int part) =>
-        GroupImages == 1 ? [] : ctx.Buffer(owner, SlotGroupOutput + part, [Filters * GroupImages * Geometry.OutPositions]).Data;
+    private float[] GroupOutput(Layer owner, ForwardContext ctx, int part, int groupImages) =>
+        groupImages == 1 ? [] : ctx.Buffer(owner, SlotGroupOutput + part, [Filters * groupImages * Geometry.OutPositions]).Data;
 
     /// <summary>What every part of a parallel forward or backward pass shares.</summary>
-    private readonly record struct Plan(ConvolutionEngine Engine, Layer Owner, ForwardContext Context, int Batch, int Chunks, int Parts, int GemmThreads)
+    private readonly record struct Plan(ConvolutionEngine Engine, Layer Owner, ForwardContext Context, int Batch, int Chunks, int Parts, int GemmThreads, int GroupImages = 1)
     {
         public int ChunkImages => Engine.ChunkImages;
 
@@ -119,31 +122,31 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private void ForwardChunk(in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] output, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
+    private void ForwardChunk(int groupImages, in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] output, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
     {
-        int p = g.OutPositions, k = g.PatchSize, q = (i1 - i0) * p;
-        for (int i = i0; i < i1; i++)
-        {
-            Im2Col.Unroll(g, xs, i, cols, q, (i - i0) * p);
-        }
-
-        // Bias per output plane and a fused ReLU in the GEMM's epilogue. One GEMM per group of images over their
-        // columns of the chunk (an image's P columns rarely fill whole micro-tiles, a group's mostly do, and the
-        // weights are packed once per group), then each image's planes copied to NCHW; a group of one image
-        // writes its NCHW output in place. Every element is computed exactly as by a GEMM per image.
+        // Bias per output plane and a fused ReLU in the GEMM's epilogue. The chunk is unrolled and multiplied a
+        // group of images at a time (the group's columns stay in cache between the two): one GEMM per group (an
+        // image's P columns rarely fill whole micro-tiles, a group's mostly do, and the weights are packed once
+        // per group), then each image's planes copied to NCHW; a group of one image writes its NCHW output in
+        // place. Every element is computed exactly as by a GEMM per image.
+        int p = g.OutPositions, k = g.PatchSize;
         var activation = relu ? GemmActivation.ReLU : GemmActivation.None;
-        for (int first = i0; first < i1; first += GroupImages)
+        for (int first = i0; first < i1; first += groupImages)
         {
-            int images = Math.Min(GroupImages, i1 - first), offset = (first - i0) * p;
+            int images = Math.Min(groupImages, i1 - first), width = images * p;
+            for (int i = 0; i < images; i++)
+            {
+                Im2Col.Unroll(g, xs, first + i, cols, width, i * p);
+            }
+
             if (images == 1)
             {
-                Gemm.MultiplyAddRowBias(false, false, f, p, k, w, k, cols[offset..], q, bias, activation, ys.AsSpan(first * f * p, f * p), p, threads);
+                Gemm.MultiplyAddRowBias(false, false, f, p, k, w, k, cols, p, bias, activation, ys.AsSpan(first * f * p, f * p), p, threads);
                 continue;
             }
 
-            int width = images * p;
             Span<float> y = output.AsSpan(0, f * width);
-            Gemm.MultiplyAddRowBias(false, false, f, width, k, w, k, cols[offset..], q, bias, activation, y, width, threads);
+            Gemm.MultiplyAddRowBias(false, false, f, width, k, w, k, cols, width, bias, activation, y, width, threads);
             for (int i = 0; i < images; i++)
             {
                 for (int o = 0; o < f; o++)

@@ -169,6 +169,19 @@ public class ConvGradientTests
     });
 
     [Fact]
+    public void Conv2D_on_a_path_forced_for_the_calling_thread_runs_its_chunks_on_worker_threads() => KernelPathTests.OnPath("Vector128", () =>
+    {
+        // 32·3·3 = 288 values per patch at 14x14 positions: 4 images per chunk, so 9 images make 3 chunks, split
+        // over 2 threads. The workers' own path is the widest the machine has, whose micro-tiles may ask for
+        // image groups where the forced path does not: the group size decided on the calling thread must hold.
+        var conv = Built(new Conv2D(8, 3, padding: "same"), 32, 14, 14);
+        var x = GradientCheck.Random(19, 1f, 9, 32, 14, 14);
+        var one = conv.Forward(x, new ForwardContext(ForwardMode.Inference, null, 1)).Data.ToArray();
+        var two = conv.Forward(x, new ForwardContext(ForwardMode.Inference, null, 2)).Data;
+        Assert.Equal(one.Select(BitConverter.SingleToInt32Bits), two.Select(BitConverter.SingleToInt32Bits));
+    });
+
+    [Fact]
     public void Conv2D_gradients_span_several_image_chunks()
     {
         // 8·3·3 = 72 values per patch at 32x32 positions: 3 images per chunk, so 5 images make two chunks.
