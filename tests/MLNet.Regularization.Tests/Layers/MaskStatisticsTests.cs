@@ -214,6 +214,21 @@ public class MaskStatisticsTests
             Assert.Equal(1008, rng.FillBernoulliVector512(vector, threshold, 2.5f, start));
             Assert.Equal(scalar, vector.AsSpan(0, 1003).ToArray());
         }
+
+        // The AVX2 and 128-bit paths (their 64-bit products built from 32-bit ones), wherever this machine runs them.
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            var vector = new float[1008];
+            Assert.Equal(1008, rng.FillBernoulliVector256(vector, threshold, 2.5f, start));
+            Assert.Equal(scalar, vector.AsSpan(0, 1003).ToArray());
+        }
+
+        if (System.Runtime.Intrinsics.X86.Sse41.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported)
+        {
+            var vector = new float[1004];
+            Assert.Equal(1004, rng.FillBernoulliVector128(vector, threshold, 2.5f, start));
+            Assert.Equal(scalar, vector.AsSpan(0, 1003).ToArray());
+        }
     }
 
     [Theory]
