@@ -8,7 +8,7 @@ namespace MLNet.Regularization.Benchmarks;
 /// <c>-- gemmprobe [threads]</c>: the quick runner's GEMM shapes timed by the process's CPU time instead of the wall
 /// clock, GFLOP/s per CPU-second and as a share of one core's measured peak (<see cref="FmaPeak"/>). On a shared machine the wall clock
 /// measures the other users as much as the kernel; CPU time on one thread measures the kernel (caches shared with the
-/// neighbours still blur it a little). Takes <c>--path</c> like the quick runner, or <c>DOTNET_EnableAVX512=0</c>.
+/// neighbours still blur it a little). Takes <c>--path</c> like the quick runner, or <c>DOTNET_EnableAVX512=0</c>; <c>--only text</c> keeps the shapes whose name contains it.
 /// </summary>
 internal static class GemmProbe
 {
@@ -34,7 +34,9 @@ internal static class GemmProbe
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"GEMM path {Gemm.ActivePath}, {threads} thread(s), {Gemm.DescribeBlocking(Gemm.ActivePath)}; measured peak {peak:F1} GFLOP/s per core"));
         using var process = Process.GetCurrentProcess();
-        foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Concat(ConvShapes))
+        int onlyOption = Array.IndexOf(args, "--only");
+        string? only = onlyOption >= 0 && onlyOption + 1 < args.Length ? args[onlyOption + 1] : null;
+        foreach (var (name, ta, tb, m, n, k) in Workloads.GemmShapes.Concat(ConvShapes).Where(s => only is null || s.Name.Contains(only, StringComparison.OrdinalIgnoreCase)))
         {
             var a = new float[m * k];
             var b = new float[k * n];

@@ -54,38 +54,49 @@ internal static partial class Gemm
     /// <c>dst[t·width·kc + p·width + r] = src[p·ld + t·width + r]</c>, zero past <paramref name="total"/>.
     /// </summary>
     /// <remarks>
-    /// The source is walked row by row, never down a narrow column strip: rows of a wide matrix sit a page
-    /// or more apart, where a strip would defeat the hardware prefetcher and miss on every line.
+    /// The panels are filled <see cref="PanelsPerPass"/> at a time, each pass walking all kc source rows: a few
+    /// whole cache lines read per row (never a one-line strip, which would defeat the hardware prefetcher), and
+    /// only that many destination streams. Filling every panel in one pass would write to panels width·kc floats
+    /// apart — a multiple of 4 KB, so all in the same L1 set — and evict each line before its next row comes.
     /// </remarks>
     private static unsafe void PackRuns(float* dst, float* src, int ld, int total, int width, int kc)
     {
         int full = total / width, rest = total - full * width;
         nint panelStride = (nint)width * kc;
         bool vectorCopy = width % Vector256<float>.Count == 0;
-        for (int p = 0; p < kc; p++)
+        for (int t0 = 0; t0 < full; t0 += PanelsPerPass)
         {
-            float* s = src + (nint)p * ld;
-            float* d = dst + (nint)p * width;
-            for (int t = 0; t < full; t++, s += width, d += panelStride)
+            int t1 = Math.Min(full, t0 + PanelsPerPass);
+            for (int p = 0; p < kc; p++)
             {
-                if (vectorCopy)
+                float* s = src + (nint)p * ld + (nint)t0 * width;
+                float* d = dst + (nint)t0 * panelStride + (nint)p * width;
+                for (int t = t0; t < t1; t++, s += width, d += panelStride)
                 {
-                    for (int r = 0; r < width; r += Vector256<float>.Count)
+                    if (vectorCopy)
                     {
-                        Vector256.Store(Vector256.Load(s + r), d + r);
+                        for (int r = 0; r < width; r += Vector256<float>.Count)
+                        {
+                            Vector256.Store(Vector256.Load(s + r), d + r);
+                        }
                     }
-                }
-                else
-                {
-                    for (int r = 0; r < width; r++)
+                    else
                     {
-                        d[r] = s[r];
+                        for (int r = 0; r < width; r++)
+                        {
+                            d[r] = s[r];
+                        }
                     }
                 }
             }
+        }
 
-            if (rest > 0)
+        if (rest > 0)
+        {
+            for (int p = 0; p < kc; p++)
             {
+                float* s = src + (nint)p * ld + (nint)full * width;
+                float* d = dst + (nint)full * panelStride + (nint)p * width;
                 int r = 0;
                 for (; r < rest; r++)
                 {
@@ -99,6 +110,9 @@ internal static partial class Gemm
             }
         }
     }
+
+    /// <summary>Micro-panels <see cref="PackRuns"/> fills per pass over the source rows.</summary>
+    private const int PanelsPerPass = 4;
 
     /// <summary><c>dst[p·width + r] = src[r·ld + p]</c> for r &lt; valid, zero for valid ≤ r &lt; width.</summary>
     private static unsafe void PackInterleave(float* dst, float* src, int ld, int valid, int width, int kc)
