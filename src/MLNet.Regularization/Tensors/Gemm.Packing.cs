@@ -141,6 +141,41 @@ internal static partial class Gemm
             }
         }
 
+        if (Avx.IsSupported && width == 6 && valid == 6)
+        {
+            // The AVX2 kernel's 6-row panels: 8 k steps at a time, the six rows (and two zero rows) transposed in
+            // registers, each k step stored as 4 + 2 floats.
+            float* d = dst;
+            int p = 0;
+            for (; p + 8 <= kc; p += 8, d += 48)
+            {
+                float* s = src + p;
+                Transpose8x8(
+                    Avx.LoadVector256(s), Avx.LoadVector256(s + ld), Avx.LoadVector256(s + 2 * (nint)ld),
+                    Avx.LoadVector256(s + 3 * (nint)ld), Avx.LoadVector256(s + 4 * (nint)ld), Avx.LoadVector256(s + 5 * (nint)ld),
+                    Vector256<float>.Zero, Vector256<float>.Zero,
+                    out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+                StoreSix(d, c0);
+                StoreSix(d + 6, c1);
+                StoreSix(d + 12, c2);
+                StoreSix(d + 18, c3);
+                StoreSix(d + 24, c4);
+                StoreSix(d + 30, c5);
+                StoreSix(d + 36, c6);
+                StoreSix(d + 42, c7);
+            }
+
+            for (; p < kc; p++, d += 6)
+            {
+                for (int x = 0; x < 6; x++)
+                {
+                    d[x] = src[(nint)x * ld + p];
+                }
+            }
+
+            return;
+        }
+
         // Leftover rows: read each contiguously and scatter it with stride `width` into the panel, which
         // is small enough (≤ 32 KB) to stay in L1 while it is written.
         for (; r < valid; r++)
@@ -169,15 +204,28 @@ internal static partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Transpose8x8(float* src, int ld, float* dst, int dstStride)
     {
-        Vector256<float> r0 = Avx.LoadVector256(src);
-        Vector256<float> r1 = Avx.LoadVector256(src + ld);
-        Vector256<float> r2 = Avx.LoadVector256(src + 2 * (nint)ld);
-        Vector256<float> r3 = Avx.LoadVector256(src + 3 * (nint)ld);
-        Vector256<float> r4 = Avx.LoadVector256(src + 4 * (nint)ld);
-        Vector256<float> r5 = Avx.LoadVector256(src + 5 * (nint)ld);
-        Vector256<float> r6 = Avx.LoadVector256(src + 6 * (nint)ld);
-        Vector256<float> r7 = Avx.LoadVector256(src + 7 * (nint)ld);
+        Transpose8x8(
+            Avx.LoadVector256(src), Avx.LoadVector256(src + ld), Avx.LoadVector256(src + 2 * (nint)ld), Avx.LoadVector256(src + 3 * (nint)ld),
+            Avx.LoadVector256(src + 4 * (nint)ld), Avx.LoadVector256(src + 5 * (nint)ld), Avx.LoadVector256(src + 6 * (nint)ld), Avx.LoadVector256(src + 7 * (nint)ld),
+            out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+        Avx.Store(dst, c0);
+        Avx.Store(dst + dstStride, c1);
+        Avx.Store(dst + 2 * (nint)dstStride, c2);
+        Avx.Store(dst + 3 * (nint)dstStride, c3);
+        Avx.Store(dst + 4 * (nint)dstStride, c4);
+        Avx.Store(dst + 5 * (nint)dstStride, c5);
+        Avx.Store(dst + 6 * (nint)dstStride, c6);
+        Avx.Store(dst + 7 * (nint)dstStride, c7);
+    }
 
+    /// <summary>Transposes eight rows of eight floats in registers: <paramref name="c0"/> gets element 0 of every row, and so on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(
+        Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
+        out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2, out Vector256<float> c3,
+        out Vector256<float> c4, out Vector256<float> c5, out Vector256<float> c6, out Vector256<float> c7)
+    {
         // Interleave pairs of rows (per 128-bit lane): t0 = a0 b0 a1 b1 | a4 b4 a5 b5, t1 = a2 b2 a3 b3 | a6 b6 a7 b7.
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
         Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
@@ -191,14 +239,23 @@ internal static partial class Gemm
         Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
 
         // Join the low lanes (columns 0-3) and the high lanes (columns 4-7) of the two row quartets.
-        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
-        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
-        Avx.Store(dst + 2 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x20));
-        Avx.Store(dst + 3 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x20));
-        Avx.Store(dst + 4 * (nint)dstStride, Avx.Permute2x128(s0, s4, 0x31));
-        Avx.Store(dst + 5 * (nint)dstStride, Avx.Permute2x128(s1, s5, 0x31));
-        Avx.Store(dst + 6 * (nint)dstStride, Avx.Permute2x128(s2, s6, 0x31));
-        Avx.Store(dst + 7 * (nint)dstStride, Avx.Permute2x128(s3, s7, 0x31));
+        c0 = Avx.Permute2x128(s0, s4, 0x20);
+        c1 = Avx.Permute2x128(s1, s5, 0x20);
+        c2 = Avx.Permute2x128(s2, s6, 0x20);
+        c3 = Avx.Permute2x128(s3, s7, 0x20);
+        c4 = Avx.Permute2x128(s0, s4, 0x31);
+        c5 = Avx.Permute2x128(s1, s5, 0x31);
+        c6 = Avx.Permute2x128(s2, s6, 0x31);
+        c7 = Avx.Permute2x128(s3, s7, 0x31);
+    }
+
+    /// <summary>Stores the first six floats of <paramref name="v"/> (4 + 2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreSix(float* d, Vector256<float> v)
+    {
+        Vector128<float> low = v.GetLower();
+        low.Store(d);
+        *(double*)(d + 4) = v.GetUpper().AsDouble().ToScalar();
     }
 
     /// <summary>
