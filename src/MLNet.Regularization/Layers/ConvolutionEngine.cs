@@ -6,10 +6,11 @@ namespace MLNet.Regularization.Layers;
 /// <summary>
 /// The im2col + GEMM machinery shared by <see cref="Conv2D"/> and <see cref="DropConnectConv2D"/>. Works on fixed
 /// chunks of images (about 2^18 unrolled values each, a size that depends only on the layer's shapes) that run in
-/// parallel. A chunk of m images is unrolled into cols[K, m·P] (see <see cref="Im2Col"/>); forward is, per image,
-/// Y_i[F, P] = W[F, K] · cols[:, its P columns], written straight into the NCHW output with the bias (and a fused
-/// ReLU) in the GEMM's epilogue; backward is, per chunk, dW = Σ_chunks dY[F, m·P] · colsᵀ (the chunk unrolled
-/// again) and dcols[K, m·P] = Wᵀ · dY, then col2im.
+/// parallel. Forward unrolls a group of g images of a chunk into cols[K, g·P] (see <see cref="Im2Col"/>) and computes
+/// Y[F, g·P] = W[F, K] · cols with the bias (and a fused ReLU) in the GEMM's epilogue, copied to the NCHW output
+/// (written there directly when g is 1; see <see cref="GroupImages"/>); backward is, per chunk of m images,
+/// dW = Σ_chunks dY[F, m·P] · colsᵀ (the chunk unrolled again; computed as its transpose when K &lt; F) and
+/// dcols[K, m·P] = Wᵀ · dY, then col2im.
 /// When the batch is a single chunk the GEMM itself gets the thread budget (its results do not depend on it either).
 /// Chunk boundaries do not depend on the thread count and the per-chunk weight gradients are added in chunk
 /// order, so results are bit-identical with 1 or many threads. The engine keeps no state: every buffer comes from
@@ -74,7 +75,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
                 for (int chunk = plan.FirstChunk(part); chunk < plan.FirstChunk(part + 1); chunk++)
                 {
                     (int i0, int i1) = plan.Images(chunk);
-                    plan.Engine.ForwardChunk(plan.GroupImages, g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), output, w, bias, relu, i0, i1, plan.GemmThreads);
+                    ForwardChunk(plan.GroupImages, g, f, xs, ys, scratch.AsSpan(0, (i1 - i0) * p * k), output, w, bias, relu, i0, i1, plan.GemmThreads);
                 }
             }
         });
@@ -122,7 +123,7 @@ internal sealed class ConvolutionEngine(ConvGeometry geometry, int filters)
     private static float[] ChunkInputGradient(Layer owner, ForwardContext ctx, int part, int length) =>
         length == 0 ? [] : ctx.Buffer(owner, SlotChunkInputGrad + part, [length]).Data;
 
-    private void ForwardChunk(int groupImages, in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] output, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
+    private static void ForwardChunk(int groupImages, in ConvGeometry g, int f, float[] xs, float[] ys, Span<float> cols, float[] output, float[] w, float[]? bias, bool relu, int i0, int i1, int threads)
     {
         // Bias per output plane and a fused ReLU in the GEMM's epilogue. The chunk is unrolled and multiplied a
         // group of images at a time (the group's columns stay in cache between the two): one GEMM per group (an
