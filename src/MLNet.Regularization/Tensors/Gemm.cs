@@ -47,7 +47,8 @@ internal enum GemmActivation
 /// NR-column micro-panels, op(A) into MR-row micro-panels (MC×KC), and a register-blocked micro-kernel
 /// multiplies one A micro-panel by one B micro-panel into an MR×NR tile of C held in registers. Packing
 /// absorbs the transposes, so one micro-kernel serves all four transpose cases, and zero padding absorbs
-/// the edges. Products of at most four rows skip packing and stream B instead (<c>Gemm.Rows.cs</c>). The other
+/// the edges. Products of at most four rows skip packing and stream B instead (<c>Gemm.Rows.cs</c>), and products of
+/// at most <see cref="StreamBMaxRows"/> rows read B's full micro-panels in place when B is not transposed. The other
 /// pieces live in <c>Gemm.Kernels.cs</c> and <c>Gemm.Packing.cs</c>; threads come from <see cref="WorkerPool"/>.
 /// </para>
 /// <para>
