@@ -40,8 +40,8 @@ internal static class MachineInfo
     /// Peak single-precision FLOP/s of one core on a GEMM path, with its assumptions spelled out: the clock
     /// (from cpufreq, else /proc/cpuinfo, else an assumed 2.5 GHz), two FMA pipes per core whose width is the
     /// path's vector (so AVX-512 doubles AVX2's peak), except AMD family 19h (Zen 4), which runs a 512-bit FMA as
-    /// two 256-bit halves, and the scalar path at two scalar FMAs per cycle. An estimate for the runner's
-    /// "share of peak" column, never used to choose anything.
+    /// two 256-bit halves, and the scalar path at two scalar FMAs per cycle. A nominal figure the benchmark runner
+    /// prints beside the peak it measures (a boosting core exceeds it), never used to choose anything.
     /// </summary>
     public static (double FlopsPerCore, string Assumption) PeakPerCore(GemmPath path)
     {
