@@ -292,6 +292,28 @@ public sealed class StreamingTests : IDisposable
     }
 
     [Fact]
+    public void A_non_finite_feature_in_a_cache_file_is_named_by_a_read_by_index_and_by_a_pass_in_order()
+    {
+        // The one distinctive value of a CSV is found among the cache file's features and overwritten with NaN.
+        string csv = _folder.WriteText("marked.csv", "label,a,b\n0,0.25,0.5\n1,1234.5,0.75\n0,0.125,0.375\n");
+        string cachePath = _folder.File("marked.cache");
+        CsvSource.Open(csv, "label", cachePath: cachePath).Dispose();
+        byte[] bytes = File.ReadAllBytes(cachePath);
+        byte[] mark = BitConverter.GetBytes(1234.5f);
+        int at = bytes.AsSpan().IndexOf(mark);
+        Assert.True(at >= 0 && bytes.AsSpan(at + 1).IndexOf(mark) < 0, "the marked value is in the cache exactly once");
+        BitConverter.GetBytes(float.NaN).CopyTo(bytes, at);
+        File.WriteAllBytes(cachePath, bytes);
+
+        using var cache = ExampleCache.Open(cachePath);
+        var row = new byte[cache.RowBytes];
+        Assert.Contains("row 1", Assert.Throws<InvalidDataException>(() => cache.ReadFeatures(1, row)).Message);
+        using var cursor = cache.OpenCursor();
+        Assert.True(cursor.MoveNext(row));
+        Assert.Contains("row 1", Assert.Throws<InvalidDataException>(() => cursor.MoveNext(row)).Message);
+    }
+
+    [Fact]
     public void A_corrupt_cache_is_named_on_opening()
     {
         string cache = _folder.WriteBytes("bad.cache", Enumerable.Repeat((byte)7, 200).ToArray());

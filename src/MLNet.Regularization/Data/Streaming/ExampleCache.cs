@@ -358,58 +358,11 @@ public static class ExampleCache
             return outside < 0 ? (header, labels, null) : throw new InvalidDataException($"{source}: label {labels[outside]} of example {outside} is outside 0..{header.ClassCount - 1}.");
         }
 
-        /// <summary>Reads the features in order through a buffered stream.</summary>
-        private sealed class FileCursor : ExampleCursor
+        /// <summary>Reads the features in order through a buffered stream, checking each row as
+        /// <see cref="ReadFeatures"/> does.</summary>
+        private sealed class FileCursor(CachedSource cache) : FileRowCursor(cache, cache._path, PreambleSize)
         {
-            private readonly CachedSource _cache;
-            private readonly FileStream _stream;
-            private long _next;
-
-            public FileCursor(CachedSource cache)
-                : base(cache)
-            {
-                _cache = cache;
-                _stream = new FileStream(cache._path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-                _stream.Position = PreambleSize;
-            }
-
-            public override bool MoveNext(Span<byte> destination)
-            {
-                _cache.CheckRow(destination);
-                if (_next >= _cache.Count)
-                {
-                    return false;
-                }
-
-                if (_stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) < destination.Length)
-                {
-                    throw _cache.EndedEarly(_next);
-                }
-
-                _cache.CheckValues(destination, _next++);
-                _cache.AddBytesRead(destination.Length);
-                return true;
-            }
-
-            public override bool Skip()
-            {
-                if (_next >= _cache.Count)
-                {
-                    return false;
-                }
-
-                _stream.Seek(_cache.RowBytes, SeekOrigin.Current);
-                _next++;
-                return true;
-            }
-
-            protected override void Dispose(bool disposing)
-            {
-                if (disposing)
-                {
-                    _stream.Dispose();
-                }
-            }
+            protected override void CheckValues(Span<byte> row, long index) => cache.CheckValues(row, index);
         }
     }
 }

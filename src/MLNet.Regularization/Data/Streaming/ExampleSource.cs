@@ -278,6 +278,68 @@ public abstract class ExampleSource : IDisposable
     /// <summary>What <see cref="ForEachRow"/> calls for each example.</summary>
     internal delegate void RowAction(int row, ReadOnlySpan<float> features);
 
+    /// <summary>
+    /// A cursor over a file whose examples are rows of <see cref="RowBytes"/> bytes one after another from an offset:
+    /// read in order through a buffered stream (not a memory mapping, so that a pass over a file larger than memory does
+    /// not fill the process's mapped pages), skipped by seeking. A file shorter than <see cref="Count"/> rows is an
+    /// error when the pass reaches its end.
+    /// </summary>
+    private protected class FileRowCursor : ExampleCursor
+    {
+        private readonly FileStream _stream;
+        private long _next;
+
+        public FileRowCursor(ExampleSource source, string path, long offset)
+            : base(source)
+        {
+            _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+            _stream.Position = offset;
+        }
+
+        public override bool MoveNext(Span<byte> destination)
+        {
+            Source.CheckRow(destination);
+            if (_next >= Source.Count)
+            {
+                return false;
+            }
+
+            if (_stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) < destination.Length)
+            {
+                throw Source.EndedEarly(_next);
+            }
+
+            CheckValues(destination, _next++);
+            Source.AddBytesRead(destination.Length);
+            return true;
+        }
+
+        public override bool Skip()
+        {
+            if (_next >= Source.Count)
+            {
+                return false;
+            }
+
+            _stream.Seek(Source.RowBytes, SeekOrigin.Current);
+            _next++;
+            return true;
+        }
+
+        /// <summary>Checks the row just read, example <paramref name="index"/>; accepts any by default.</summary>
+        protected virtual void CheckValues(Span<byte> row, long index)
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _stream.Dispose();
+            }
+        }
+    }
+
     /// <summary>A cursor over a random-access source that reads examples 0, 1, 2, ... by index.</summary>
     private protected sealed class IndexCursor(ExampleSource source) : ExampleCursor(source)
     {

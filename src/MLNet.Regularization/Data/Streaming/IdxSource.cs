@@ -68,7 +68,7 @@ public sealed class IdxSource : ExampleSource
     public override bool SupportsRandomAccess => !_gzip;
 
     /// <inheritdoc />
-    public override ExampleCursor OpenCursor() => _gzip ? new GzipCursor(this) : new RawCursor(this);
+    public override ExampleCursor OpenCursor() => _gzip ? new GzipCursor(this) : new FileRowCursor(this, _path, _bodyOffset);
 
     /// <inheritdoc />
     public override void ReadFeatures(int index, Span<byte> destination)
@@ -90,61 +90,6 @@ public sealed class IdxSource : ExampleSource
         if (disposing)
         {
             _map?.Dispose();
-        }
-    }
-
-    /// <summary>Reads a raw file's images in order through a buffered stream (not the mapping, so that a pass over a
-    /// file larger than memory does not fill the process's mapped pages).</summary>
-    private sealed class RawCursor : ExampleCursor
-    {
-        private readonly IdxSource _idx;
-        private readonly FileStream _stream;
-        private int _next;
-
-        public RawCursor(IdxSource idx)
-            : base(idx)
-        {
-            _idx = idx;
-            _stream = new FileStream(idx._path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-            _stream.Position = idx._bodyOffset;
-        }
-
-        public override bool MoveNext(Span<byte> destination)
-        {
-            _idx.CheckRow(destination);
-            if (_next >= _idx.Count)
-            {
-                return false;
-            }
-
-            if (_stream.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false) < destination.Length)
-            {
-                throw _idx.EndedEarly(_next);
-            }
-
-            _next++;
-            _idx.AddBytesRead(destination.Length);
-            return true;
-        }
-
-        public override bool Skip()
-        {
-            if (_next >= _idx.Count)
-            {
-                return false;
-            }
-
-            _stream.Seek(_idx.RowBytes, SeekOrigin.Current);
-            _next++;
-            return true;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _stream.Dispose();
-            }
         }
     }
 
